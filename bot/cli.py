@@ -1,0 +1,87 @@
+"""`rootcheck serve | scan | doctor`: argument parsing and output only.
+
+Exit statuses of `scan`: 0 no findings, 1 findings, 2 usage/configuration/input error,
+3 some accounts could not be checked; when several apply, 2 beats 3 beats 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Sequence
+
+from bot.timeutil import parse_instant, utcnow
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 2, 3
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class UsageError(Exception):
+    """A mistake of the user's: one line on stderr, exit status 2, never a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"rootcheck: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def exit_status(input_errors: bool, account_errors: bool, findings: bool) -> int:
+    if input_errors:
+        return EXIT_ERROR
+    if account_errors:
+        return EXIT_PARTIAL
+    return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rootcheck", description="Watch AWS accounts for use of the root user.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scan = commands.add_parser("scan", help="run one sweep now (or analyse files) and print the findings")
+    scan.add_argument("--events", action="append", default=[], metavar="PATH",
+                      help="CloudTrail records: file, folder, '-' for stdin, or s3://bucket/prefix/ (repeatable)")
+    scan.add_argument("--credential-report", action="append", default=[], metavar="PATH",
+                      help="IAM credential report CSV (repeatable)")
+    scan.add_argument("--account", action="append", default=[], metavar="ID",
+                      help="limit the sweep or the records reported to this account (repeatable)")
+    scan.add_argument("--since", help="start: a duration back from now (24h, 7d) or an ISO 8601 time")
+    scan.add_argument("--until", help="end: a duration back from now or an ISO 8601 time")
+    scan.add_argument("--format", choices=("table", "json"), default=None,
+                      help="output format (default: table on a terminal, json otherwise)")
+    scan.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+    scan.set_defaults(handler=_scan)
+    return parser
+
+
+def _scan(args: argparse.Namespace) -> int:
+    accounts = frozenset(args.account)
+    bad = sorted(a for a in accounts if not _ACCOUNT.match(a))
+    if bad:
+        raise UsageError(f"--account must be a 12-digit account id, got {', '.join(map(repr, bad))}")
+    now = utcnow()
+    since = _instant("--since", args.since, now)
+    until = _instant("--until", args.until, now)
+    if since and until and since > until:
+        raise UsageError("--since is after --until")
+    output = args.format or ("table" if sys.stdout.isatty() else "json")
+    from bot import scan_command  # noqa: PLC0415 - keeps `--help` and other commands light
+
+    if args.events or args.credential_report:
+        return scan_command.run_offline(args, since, until, accounts, output)
+    return scan_command.run_live(args, since, until, accounts, output)
+
+
+def _instant(flag: str, value: str | None, now):
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, now)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None

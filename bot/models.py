@@ -1,0 +1,81 @@
+"""Plain data shared by every layer: stdlib only, so the pure core stays pure."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = (
+    "root_console_login",
+    "root_console_login_failed",
+    "root_activity",
+    "root_password_used",
+    "root_access_key_active",
+    "root_mfa_disabled",
+    "coverage_gap",
+)
+HYGIENE_KINDS = frozenset({"root_password_used", "root_access_key_active", "root_mfa_disabled"})
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem worth a human's attention; the field order is the JSON line order."""
+
+    id: str
+    kind: str
+    severity: str
+    account_id: str | None
+    source: str
+    event_id: str | None = None
+    event_name: str | None = None
+    event_time: str | None = None
+    region: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    mfa_used: bool | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Account:
+    """An AWS account to sweep; `role_arn` None means "use the base credentials"."""
+
+    id: str
+    name: str | None = None
+    channel: str | None = None
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountError:
+    """A failed account is data, never an empty result: who, which AWS code, and the fix."""
+
+    account_id: str
+    code: str
+    message: str
+    hint: str = ""
+    region: str | None = None
+
+    def line(self) -> str:
+        where = f"{self.account_id}" + (f" ({self.region})" if self.region else "")
+        text = f"account {where}: {self.code}: {self.message}"
+        return f"{text} - {self.hint}" if self.hint else text
+
+
+@dataclass
+class SweepResult:
+    """What one sweep saw: the findings, the accounts that failed, and what was checked."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[AccountError] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
