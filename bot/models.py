@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 KINDS = (
@@ -79,3 +80,24 @@ class SweepResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[AccountError] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time range one account's lookups cover."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Evidence:
+    """What one account showed in one sweep (raw records, the report's root row) and what failed."""
+
+    account: Account
+    records: list[dict] = field(default_factory=list)
+    report_row: dict | None = None
+    report_time: datetime | None = None
+    alias: str | None = None
+    errors: list[AccountError] = field(default_factory=list)
+    skipped: int = 0

@@ -12,17 +12,20 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterator
 
-from bot.cli import EXIT_ERROR, UsageError, exit_status
+from bot.cli import UsageError, exit_status
 from bot.console import print_lines, print_table, write_json_line
 from bot.models import Finding
-from bot.offline import DocumentResult, OfflineScan, Summary, Window
+from bot.offline import OfflineScan, Summary, Window
+from bot.timeutil import utcnow
+
+Advance = Callable[[int], None]
 
 
 def run_offline(args: argparse.Namespace, since: datetime | None, until: datetime | None,
                 accounts: frozenset[str], output: str) -> int:
     window = Window(since=since, until=until, accounts=accounts)
-    with _progress() as (warn, advance):
-        scan = OfflineScan(window, warn=warn, progress=advance, workers=args.workers)
+    with _progress("files") as (warn, advance):
+        scan = OfflineScan(window, warn=warn, progress=lambda result: advance(result.records), workers=args.workers)
         findings = _emit(scan.run(args.events, args.credential_report), output)
     if output == "table":
         print_table(findings)
@@ -31,24 +34,31 @@ def run_offline(args: argparse.Namespace, since: datetime | None, until: datetim
 
 
 def run_live(args: argparse.Namespace, since: datetime | None, until: datetime | None,
-             accounts: frozenset[str], output: str) -> int:
+             only: frozenset[str], output: str) -> int:
+    from bot.aws.errors import AwsSetupError  # noqa: PLC0415 - boto3 only when AWS is really called
     from bot.config import ConfigError, load_settings  # noqa: PLC0415
-    from bot.live import live_sweep  # noqa: PLC0415 - boto3 only when AWS is really called
+    from bot.sweeper import Sweeper  # noqa: PLC0415
 
     try:
         settings = load_settings()
-    except ConfigError as exc:
+        sweeper = Sweeper(settings)
+        accounts = sweeper.accounts()
+    except (ConfigError, AwsSetupError) as exc:
         raise UsageError(str(exc)) from None
-    with _progress() as (warn, advance):
-        result = live_sweep(settings, since=since, until=until, only=accounts, warn=warn)
-        if result is None:
-            return EXIT_ERROR
+    missing = sorted(only - {a.id for a in accounts})
+    if missing:
+        raise UsageError(f"--account {', '.join(missing)}: not among the configured accounts")
+    accounts = [a for a in accounts if not only or a.id in only]
+    start = since or utcnow() - settings.lookback
+    with _progress("accounts", total=len(accounts)) as (warn, advance):
+        result = sweeper.sweep(accounts, lambda account: start, until, report_since=lambda account: start,
+                               on_done=lambda evidence, found: advance(1))
         findings = _emit(iter(result.findings), output)
     if output == "table":
         print_table(findings)
     print_lines(f"error: {error.line()}" for error in result.errors)
-    print_lines([f"rootcheck: checked {len(result.checked)} account(s), {len(result.errors)} error(s), "
-                 f"{len(findings)} finding(s)"])
+    print_lines([f"rootcheck: checked {len(result.checked)} of {len(accounts)} account(s), "
+                 f"{len({e.account_id for e in result.errors})} could not be checked, {len(findings)} finding(s)"])
     return exit_status(False, bool(result.errors), bool(findings))
 
 
@@ -76,23 +86,23 @@ def _emit(findings: Iterator[Finding], output: str) -> list[Finding]:
 
 
 @contextmanager
-def _progress() -> Iterator[tuple[Callable[[str], None], Callable[[DocumentResult], None] | None]]:
+def _progress(unit: str, total: int | None = None) -> Iterator[tuple[Callable[[str], None], Advance]]:
     """On a terminal: a rich progress bar on stderr, with warnings printed above it."""
     if not sys.stderr.isatty():
-        yield (lambda line: print_lines([line]), None)
+        yield (lambda line: print_lines([line]), lambda records: None)
         return
     from rich.console import Console  # noqa: PLC0415
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("scanning", total=None)
-        totals = {"files": 0, "records": 0}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(unit, total=total)
+        records = [0]
 
-        def advance(result: DocumentResult) -> None:
-            totals["files"] += 1
-            totals["records"] += result.records
-            bar.update(task, description=f"{totals['files']} files, {totals['records']} records")
+        def advance(count: int) -> None:
+            records[0] += count
+            suffix = f", {records[0]} records" if unit == "files" else ""
+            bar.update(task, advance=1, description=f"{unit}{suffix}")
 
         yield (lambda line: console.print(line, markup=False, highlight=False), advance)

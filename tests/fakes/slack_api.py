@@ -659,14 +659,26 @@ class FakeSlack:
             self._cond.notify_all()
         return envelope["envelope_id"]
 
-    def socket_send_disconnect(self, reason: str = "refresh_requested", timeout: float = 5.0) -> None:
-        """Send Slack's ``{"type":"disconnect"}`` (the client should reconnect)."""
-        self.socket_send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}}, timeout)
-
-    def socket_close_all(self) -> None:
-        """Close every open Socket Mode connection from the server side."""
+    def socket_send_disconnect(
+        self, reason: str = "refresh_requested", close_old: bool = False, timeout: float = 5.0
+    ) -> None:
+        """Send Slack's ``{"type":"disconnect"}``; the client should open a new
+        connection.  With ``close_old`` wait for that new connection, then close
+        the previous ones server-side, as Slack does a little later.  (slack_sdk's
+        builtin client needs up to ~3 s to drop the old socket by itself.)"""
         with self._lock:
-            conns = list(self._ws_conns.values())
+            old_ids = set(self._ws_conns)
+            before = self._ws_connect_count
+        self.socket_send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}}, timeout)
+        if close_old:
+            self.wait_for(lambda: self._ws_connect_count > before, timeout)
+            self.socket_close_all(only=old_ids)
+
+    def socket_close_all(self, only: Optional[Iterable[int]] = None) -> None:
+        """Close open Socket Mode connections (all, or the ids in ``only``) from
+        the server side, with a WebSocket close frame."""
+        with self._lock:
+            conns = [c for i, c in self._ws_conns.items() if only is None or i in set(only)]
         for c in conns:
             try:
                 c.close()

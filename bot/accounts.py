@@ -1,0 +1,68 @@
+"""Which accounts to sweep: ROOTCHECK_ACCOUNTS, ROOTCHECK_ACCOUNTS_FILE and Organizations, merged.
+
+Pure: the file's text and the discovered accounts come in as data; the first source that
+names an account wins, richer sources first (file, then Organizations, then the plain list).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import yaml
+
+from bot.models import Account
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
+_FIELDS = {"id", "name", "channel", "role_arn"}
+
+
+class AccountsFileError(ValueError):
+    """A bad accounts file, naming the entry and what is wrong with it."""
+
+
+def parse_accounts_file(text: str, source: str = "ROOTCHECK_ACCOUNTS_FILE") -> list[Account]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AccountsFileError(f"{source}: not valid YAML ({exc.__class__.__name__})") from None
+    if isinstance(data, dict) and "accounts" in data:
+        data = data["accounts"]
+    if not isinstance(data, list):
+        raise AccountsFileError(f"{source}: expected a YAML list of accounts (each with an id)")
+    return [_entry(item, number, source) for number, item in enumerate(data, 1)]
+
+
+def merge_accounts(*sources: Iterable[Account]) -> list[Account]:
+    """Accounts of all sources without duplicates, in first-seen order."""
+    merged: dict[str, Account] = {}
+    for source in sources:
+        for account in source:
+            merged.setdefault(account.id, account)
+    return list(merged.values())
+
+
+def _entry(item: Any, number: int, source: str) -> Account:
+    where = f"{source}: entry {number}"
+    if isinstance(item, (str, int)):
+        item = {"id": str(item)}
+    if not isinstance(item, dict):
+        raise AccountsFileError(f"{where}: expected a mapping with id, name, channel, role_arn")
+    unknown = set(item) - _FIELDS
+    if unknown:
+        raise AccountsFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    account_id = str(item.get("id", "")).strip()
+    if not _ACCOUNT.match(account_id):
+        raise AccountsFileError(f"{where}: id must be a 12-digit account id, got {item.get('id')!r}")
+    channel, role_arn = item.get("channel"), item.get("role_arn")
+    if channel is not None and not _CHANNEL.match(str(channel)):
+        raise AccountsFileError(f"{where} ({account_id}): channel must be a Slack channel ID like C0123ABCD")
+    if role_arn is not None:
+        match = _ROLE_ARN.match(str(role_arn))
+        if not match or match.group(1) != account_id:
+            raise AccountsFileError(f"{where} ({account_id}): role_arn must be an IAM role ARN in that account")
+    name = item.get("name")
+    return Account(id=account_id, name=str(name) if name is not None else None,
+                   channel=channel, role_arn=role_arn)

@@ -1,0 +1,625 @@
+"""Tests of the fake Slack API, driven by the REAL slack_sdk clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.models.metadata import Metadata
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakes.slack_api import FakeSlack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fake():
+    with FakeSlack() as f:
+        f.add_channel("C123", members=["U1", "U2"], bot_is_member=True)
+        f.add_channel("COUT", members=["U1"], bot_is_member=False)
+        yield f
+
+
+@pytest.fixture
+def client(fake):
+    return WebClient(token=fake.bot_token, base_url=fake.api_url)
+
+
+def _error(excinfo) -> str:
+    return excinfo.value.response["error"]
+
+
+def _stop_socket_client(fake: FakeSlack, sm: SocketModeClient) -> None:
+    # The builtin client blocks close() for up to its 3 s receive timeout; closing
+    # the server side first (with reconnects off) makes it return at once.
+    sm.auto_reconnect_enabled = False
+    sm.default_auto_reconnect_enabled = False
+    fake.socket_close_all()
+    sm.close()
+
+
+# ---------------------------------------------------------------------- auth
+
+
+def test_auth_test_returns_identity_and_scopes_header(fake, client):
+    fake.set_scopes(["chat:write", "commands"])
+    r = client.auth_test()
+    assert r["ok"] is True
+    assert (r["user_id"], r["bot_id"], r["team_id"]) == ("U0BOT", "B0BOT", "T0TEST")
+    assert r["team"] and r["user"] == "rootcheck" and r["url"].startswith("https://")
+    # slack_bolt reads exactly this lower-case key from the header dict
+    assert r.headers.get("x-oauth-scopes") == "chat:write,commands"
+
+
+def test_invalid_revoked_and_wrong_type_tokens(fake):
+    bad = WebClient(token="xoxb-nope", base_url=fake.api_url)
+    with pytest.raises(SlackApiError) as e:
+        bad.auth_test()
+    assert _error(e) == "invalid_auth"
+
+    with pytest.raises(SlackApiError) as e:
+        WebClient(base_url=fake.api_url).chat_postMessage(channel="C123", text="x")
+    assert _error(e) == "not_authed"
+
+    with pytest.raises(SlackApiError) as e:
+        WebClient(token="xapp-1", base_url=fake.api_url).auth_test()
+    assert _error(e) == "not_allowed_token_type"
+
+    good = WebClient(token=fake.bot_token, base_url=fake.api_url)
+    fake.set_token_revoked(True)
+    with pytest.raises(SlackApiError) as e:
+        good.auth_test()
+    assert _error(e) == "token_revoked"
+    with pytest.raises(SlackApiError) as e:
+        good.chat_postMessage(channel="C123", text="x")
+    assert _error(e) == "token_revoked"
+    fake.set_token_revoked(False)
+    assert good.auth_test()["ok"]
+    assert fake.messages("C123") == []
+
+
+def test_form_body_with_token_field_and_json_string_fields(fake):
+    """Form-encoded body, token as a form field, blocks/metadata as JSON strings."""
+    body = urlencode(
+        {
+            "token": fake.bot_token,
+            "channel": "C123",
+            "text": "form post",
+            "blocks": json.dumps([{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]),
+            "metadata": json.dumps({"event_type": "alert", "event_payload": {"id": "a1"}}),
+        }
+    ).encode()
+    req = urllib.request.Request(
+        fake.api_url + "chat.postMessage",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        out = json.loads(resp.read())
+    assert out["ok"] is True and out["channel"] == "C123"
+    [m] = fake.messages("C123")
+    assert m["text"] == "form post"
+    assert m["blocks"][0]["text"]["text"] == "*hi*"
+    assert m["metadata"] == {"event_type": "alert", "event_payload": {"id": "a1"}}
+    assert "token" not in fake.calls("chat.postMessage")[0]
+
+
+# ---------------------------------------------------------------------- messages
+
+
+def test_post_then_history_shows_it_with_metadata(fake, client):
+    md = Metadata(event_type="rootcheck_alert", event_payload={"alert_id": "abc", "severity": "high"})
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "root login"}}]
+    r = client.chat_postMessage(channel="C123", text="root login", blocks=blocks, metadata=md)
+    assert r["ok"] and r["channel"] == "C123"
+    assert r["message"]["text"] == "root login"
+    ts = r["ts"]
+    sec, frac = ts.split(".")
+    assert sec.isdigit() and len(frac) == 6
+
+    # slack_sdk sent chat.postMessage as JSON, with metadata as a nested object
+    assert fake.calls("chat.postMessage")[0]["metadata"]["event_type"] == "rootcheck_alert"
+
+    h = client.conversations_history(channel="C123", include_all_metadata=True)
+    [msg] = h["messages"]
+    assert msg["ts"] == ts and msg["text"] == "root login" and msg["bot_id"] == "B0BOT"
+    assert msg["blocks"] == blocks
+    assert msg["metadata"] == {
+        "event_type": "rootcheck_alert",
+        "event_payload": {"alert_id": "abc", "severity": "high"},
+    }
+    # without include_all_metadata, Slack leaves metadata out
+    assert "metadata" not in client.conversations_history(channel="C123")["messages"][0]
+
+    [stored] = fake.messages("C123")
+    assert stored["ts"] == ts and stored["metadata"]["event_payload"]["alert_id"] == "abc"
+    assert stored["update_count"] == 0 and stored["history"] == [] and stored["thread_ts"] is None
+
+
+def test_post_validation_errors(fake, client):
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C123", text="x", metadata={"event_payload": {}})
+    assert _error(e) == "invalid_metadata_format"
+    with pytest.raises(SlackApiError) as e:
+        client.api_call("chat.postMessage", json={"channel": "C123"})
+    assert _error(e) == "no_text"
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C123", text="x", thread_ts="1.000001")
+    assert _error(e) == "thread_not_found"
+    assert fake.messages("C123") == []
+
+
+def test_ts_is_monotonic_per_channel_and_deterministic_with_ts_start():
+    with FakeSlack(ts_start=1700000000.0001) as f:
+        f.add_channel("C1")
+        f.add_channel("C2")
+        c = WebClient(token=f.bot_token, base_url=f.api_url)
+        a = c.chat_postMessage(channel="C1", text="a")["ts"]
+        b = c.chat_postMessage(channel="C1", text="b")["ts"]
+        x = c.chat_postMessage(channel="C2", text="x")["ts"]
+        assert (a, b, x) == ("1700000000.000100", "1700000000.000200", "1700000000.000100")
+    with FakeSlack() as f:
+        f.add_channel("C1")
+        c = WebClient(token=f.bot_token, base_url=f.api_url)
+        tss = [c.chat_postMessage(channel="C1", text=str(i))["ts"] for i in range(5)]
+        assert [float(t) for t in tss] == sorted(float(t) for t in tss)
+        assert len(set(tss)) == 5
+        assert abs(float(tss[0]) - time.time()) < 60  # wall clock, so `oldest=now-X` queries work
+
+
+def test_update_changes_message_and_keeps_edit_history(fake, client):
+    ts = client.chat_postMessage(
+        channel="C123", text="v1", metadata={"event_type": "alert", "event_payload": {"state": "open"}}
+    )["ts"]
+    r = client.chat_update(
+        channel="C123",
+        ts=ts,
+        text="v2",
+        blocks=[{"type": "section", "text": {"type": "plain_text", "text": "v2"}}],
+        metadata={"event_type": "alert", "event_payload": {"state": "acked"}},
+    )
+    assert r["ok"] and r["ts"] == ts and r["text"] == "v2"
+
+    hist = client.conversations_history(channel="C123", include_all_metadata=True)["messages"]
+    assert len(hist) == 1
+    assert hist[0]["text"] == "v2" and hist[0]["metadata"]["event_payload"] == {"state": "acked"}
+    assert hist[0]["edited"]["user"] == "U0BOT"
+
+    client.chat_update(channel="C123", ts=ts, text="v3")  # blocks/metadata not sent: kept
+    [m] = fake.messages("C123")
+    assert m["text"] == "v3" and m["update_count"] == 2
+    assert m["blocks"][0]["text"]["text"] == "v2"
+    assert m["metadata"]["event_payload"] == {"state": "acked"}
+    assert [h["text"] for h in m["history"]] == ["v1", "v2"]
+    assert m["history"][0]["metadata"]["event_payload"] == {"state": "open"}
+
+    with pytest.raises(SlackApiError) as e:
+        client.chat_update(channel="C123", ts="1.000001", text="nope")
+    assert _error(e) == "message_not_found"
+
+    human = fake.add_message("C123", "from a human", user="U1")
+    with pytest.raises(SlackApiError) as e:
+        client.chat_update(channel="C123", ts=human["ts"], text="hijack")
+    assert _error(e) == "cant_update_message"
+
+
+def test_thread_replies_are_not_in_history(fake, client):
+    parent = client.chat_postMessage(channel="C123", text="parent")["ts"]
+    r1 = client.chat_postMessage(channel="C123", text="reply 1", thread_ts=parent)["ts"]
+    client.chat_postMessage(channel="C123", text="reply 2", thread_ts=parent)
+    client.chat_postMessage(channel="C123", text="top 2")
+
+    texts = [m["text"] for m in client.conversations_history(channel="C123")["messages"]]
+    assert texts == ["top 2", "parent"]
+
+    rep = client.conversations_replies(channel="C123", ts=parent)["messages"]
+    assert [m["text"] for m in rep] == ["parent", "reply 1", "reply 2"]
+    assert rep[0]["reply_count"] == 2 and rep[0]["thread_ts"] == parent
+    assert all(m["thread_ts"] == parent for m in rep)
+    # asking with a reply's ts gives the same thread
+    assert [m["text"] for m in client.conversations_replies(channel="C123", ts=r1)["messages"]][0] == "parent"
+
+    assert [m["text"] for m in fake.messages("C123")] == ["parent", "top 2"]
+    assert [m["text"] for m in fake.replies("C123", parent)] == ["reply 1", "reply 2"]
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_replies(channel="C123", ts="1.000001")
+    assert _error(e) == "thread_not_found"
+
+
+def test_ephemeral_is_stored_separately(fake, client):
+    r = client.chat_postEphemeral(channel="C123", user="U1", text="only you")
+    assert r["ok"] and r["message_ts"]
+    assert fake.messages("C123") == []
+    [e] = fake.ephemerals()
+    assert (e["channel"], e["user"], e["text"]) == ("C123", "U1", "only you")
+    fake.add_user("U9")
+    with pytest.raises(SlackApiError) as exc:
+        client.chat_postEphemeral(channel="C123", user="U9", text="x")
+    assert _error(exc) == "user_not_in_channel"
+
+
+# ---------------------------------------------------------------------- pagination
+
+
+def test_history_pagination_with_cursor_and_time_window():
+    with FakeSlack(ts_start=1700000000.0001) as f:
+        f.add_channel("C1")
+        c = WebClient(token=f.bot_token, base_url=f.api_url)
+        tss = [c.chat_postMessage(channel="C1", text=f"m{i}")["ts"] for i in range(5)]
+
+        p1 = c.conversations_history(channel="C1", limit=2)
+        assert [m["text"] for m in p1["messages"]] == ["m4", "m3"]
+        assert p1["has_more"] is True
+        cur = p1["response_metadata"]["next_cursor"]
+        assert cur
+        p2 = c.conversations_history(channel="C1", limit=2, cursor=cur)
+        assert [m["text"] for m in p2["messages"]] == ["m2", "m1"]
+        p3 = c.conversations_history(channel="C1", limit=2, cursor=p2["response_metadata"]["next_cursor"])
+        assert [m["text"] for m in p3["messages"]] == ["m0"]
+        assert p3["has_more"] is False and p3["response_metadata"]["next_cursor"] == ""
+
+        # slack_sdk's own cursor iteration walks every page (it reuses one
+        # response object, so read each page inside the loop)
+        texts = [m["text"] for page in c.conversations_history(channel="C1", limit=2) for m in page["messages"]]
+        assert texts == ["m4", "m3", "m2", "m1", "m0"]
+
+        window = c.conversations_history(channel="C1", oldest=tss[1], latest=tss[3])["messages"]
+        assert [m["text"] for m in window] == ["m2"]
+        window = c.conversations_history(channel="C1", oldest=tss[1], latest=tss[3], inclusive=True)["messages"]
+        assert [m["text"] for m in window] == ["m3", "m2", "m1"]
+
+        with pytest.raises(SlackApiError) as e:
+            c.conversations_history(channel="C1", cursor="garbage!")
+        assert _error(e) == "invalid_cursor"
+
+
+def test_members_pagination(fake, client):
+    fake.add_channel("CBIG", members=[f"U{i}" for i in range(5)], bot_is_member=False)
+    seen, cursor, calls = [], None, 0
+    while True:
+        r = client.conversations_members(channel="CBIG", limit=2, cursor=cursor)
+        calls += 1
+        seen += r["members"]
+        cursor = r["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["U0", "U1", "U2", "U3", "U4"] and calls == 3
+    # the bot user is listed where it is a member, like Slack
+    assert client.conversations_members(channel="C123")["members"] == ["U1", "U2", "U0BOT"]
+
+
+# ---------------------------------------------------------------------- channels, users, groups
+
+
+def test_not_in_channel_and_channel_not_found(fake, client):
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="COUT", text="x")
+    assert _error(e) == "not_in_channel"
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_history(channel="COUT")
+    assert _error(e) == "not_in_channel"
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="CNOPE", text="x")
+    assert _error(e) == "channel_not_found"
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_info(channel="CNOPE")
+    assert _error(e) == "channel_not_found"
+    assert fake.messages("COUT") == []
+    # once the bot joins, posting works
+    fake.set_bot_membership("COUT", True)
+    assert client.chat_postMessage(channel="COUT", text="now")["ok"]
+
+
+def test_info_users_and_usergroups(fake, client):
+    assert client.conversations_info(channel="C123")["channel"]["is_member"] is True
+    assert client.conversations_info(channel="COUT")["channel"]["is_member"] is False
+    fake.add_user("UADM", name="alice", is_admin=True, tz="Europe/Berlin")
+    u = client.users_info(user="UADM")["user"]
+    assert (u["id"], u["name"], u["is_admin"], u["tz"]) == ("UADM", "alice", True, "Europe/Berlin")
+    assert client.users_info(user="U1")["user"]["id"] == "U1"  # channel members are known users
+    with pytest.raises(SlackApiError) as e:
+        client.users_info(user="UNOBODY")
+    assert _error(e) == "user_not_found"
+
+    fake.add_usergroup("S123", ["U1", "UADM"])
+    assert client.usergroups_users_list(usergroup="S123")["users"] == ["U1", "UADM"]
+    with pytest.raises(SlackApiError) as e:
+        client.usergroups_users_list(usergroup="S999")
+    assert _error(e) == "no_such_subteam"
+
+
+# ---------------------------------------------------------------------- faults
+
+
+def test_429_with_retry_after_is_retried_by_rate_limit_handler(fake):
+    plain = WebClient(token=fake.bot_token, base_url=fake.api_url)
+    fake.fail_next(1, status=429, retry_after=0, method="chat.postMessage")
+    with pytest.raises(SlackApiError) as e:
+        plain.chat_postMessage(channel="C123", text="x")
+    assert e.value.response.status_code == 429
+    assert _error(e) == "ratelimited"
+    assert e.value.response.headers["Retry-After"] == "0"
+    assert fake.messages("C123") == []
+
+    c = WebClient(token=fake.bot_token, base_url=fake.api_url)
+    c.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    fake.reset_calls()
+    fake.fail_next(1, status=429, retry_after=1, method="chat.postMessage")
+    t0 = time.monotonic()
+    r = c.chat_postMessage(channel="C123", text="after rate limit")
+    elapsed = time.monotonic() - t0
+    assert r["ok"]
+    assert elapsed >= 1.0  # slack_sdk slept Retry-After (+ jitter) before retrying
+    log = fake.call_log("chat.postMessage")
+    assert [x["status"] for x in log] == [429, 200]
+    assert [m["text"] for m in fake.messages("C123")] == ["after rate limit"]
+
+
+def test_500_is_retried_by_server_error_handler(fake):
+    fake.fail_next(1, status=500)
+    with pytest.raises(SlackApiError) as e:
+        WebClient(token=fake.bot_token, base_url=fake.api_url).auth_test()
+    assert e.value.response.status_code == 500
+
+    c = WebClient(token=fake.bot_token, base_url=fake.api_url)
+    c.retry_handlers.append(
+        ServerErrorRetryHandler(max_retry_count=2, interval_calculator=FixedValueRetryIntervalCalculator(0.01))
+    )
+    fake.reset_calls()
+    fake.fail_next(2, status=500, method="chat.postMessage")
+    assert c.chat_postMessage(channel="C123", text="survived")["ok"]
+    assert [x["status"] for x in fake.call_log("chat.postMessage")] == [500, 500, 200]
+    assert len(fake.messages("C123")) == 1
+
+    fake.fail_next(3, status=503, method="chat.postMessage")  # more failures than retries
+    with pytest.raises(SlackApiError) as e:
+        c.chat_postMessage(channel="C123", text="lost")
+    assert e.value.response.status_code == 503
+    assert len(fake.messages("C123")) == 1
+
+
+def test_dropped_connection_is_retried_by_default_handler(fake, client):
+    fake.fail_next(1, status=0, method="chat.postMessage")  # close without answering
+    assert client.chat_postMessage(channel="C123", text="x")["ok"]
+    assert [x["status"] for x in fake.call_log("chat.postMessage")] == [0, 200]
+
+
+def test_outage_then_recovery_and_permanent_errors(fake, client):
+    fake.outage(0.4, status=503)
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C123", text="x")
+    assert e.value.response.status_code == 503
+    with pytest.raises(SlackApiError):
+        client.auth_test()
+    time.sleep(0.45)
+    assert client.chat_postMessage(channel="C123", text="back")["ok"]
+
+    fake.set_error("chat.postMessage", "not_in_channel")
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as e:
+            client.chat_postMessage(channel="C123", text="x")
+        assert _error(e) == "not_in_channel" and e.value.response.status_code == 200
+    assert client.auth_test()["ok"]  # other methods unaffected
+    fake.set_error("chat.postMessage", None)
+    assert client.chat_postMessage(channel="C123", text="again")["ok"]
+    assert [m["text"] for m in fake.messages("C123")] == ["back", "again"]
+
+
+def test_set_delay_holds_a_post_in_flight(fake, client):
+    fake.set_delay("chat.postMessage", 5)  # 'before': stored only when answered
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=client.chat_postMessage(channel="C123", text="slow")))
+    t.start()
+    fake.wait_for(lambda: fake.in_flight("chat.postMessage") == 1, timeout=2)
+    assert fake.messages("C123") == []
+    fake.release_delays()
+    t.join(3)
+    assert result["r"]["ok"] and fake.in_flight() == 0
+    assert [m["text"] for m in fake.messages("C123")] == ["slow"]
+
+    fake.set_delay("chat.postMessage", 5, when="after")  # stored, answer held
+    t = threading.Thread(target=lambda: client.chat_postMessage(channel="C123", text="stored-first"))
+    t0 = time.monotonic()
+    t.start()
+    fake.wait_for(lambda: len(fake.messages("C123")) == 2, timeout=2)
+    assert fake.in_flight("chat.postMessage") == 1
+    fake.release_delays()
+    t.join(3)
+    assert not t.is_alive() and time.monotonic() - t0 < 3
+
+
+# ---------------------------------------------------------------------- response_url
+
+
+def test_response_url_records_posts(fake):
+    url = fake.new_response_url()
+    assert url.startswith(f"http://127.0.0.1:{fake.port}/response/")
+    wh = WebhookClient(url)
+    r = wh.send(text="scan finished", response_type="ephemeral", replace_original=True)
+    assert r.status_code == 200
+    [body] = fake.wait_for_responses(url, 1, timeout=2)
+    assert body == {"text": "scan finished", "response_type": "ephemeral", "replace_original": True}
+    assert fake.responses(url.rsplit("/", 1)[1]) == [body]
+
+    assert WebhookClient(f"{fake.base_url}/response/unknown").send(text="x").status_code == 404
+    fake.fail_next(1, status=500, method="response_url")
+    assert wh.send(text="y").status_code == 500
+    assert len(fake.responses(url)) == 1
+
+
+# ---------------------------------------------------------------------- socket mode
+
+
+def test_socket_mode_hello_envelope_ack_round_trip(fake):
+    web = WebClient(base_url=fake.api_url)
+    sm = SocketModeClient(app_token="xapp-test", web_client=web)
+    seen_types, requests = [], []
+    sm.message_listeners.append(lambda client, message, raw: seen_types.append(message.get("type")))
+
+    def on_request(client, req):
+        requests.append(req)
+        client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=req.envelope_id, payload={"text": f"got {req.payload['text']}"})
+        )
+
+    sm.socket_mode_request_listeners.append(on_request)
+    try:
+        sm.connect()
+        fake.wait_for_socket_connection(timeout=3)
+        # the client called apps.connections.open with the app token through base_url
+        [opened] = fake.call_log("apps.connections.open")
+        assert opened["token"] == "xapp-test" and opened["status"] == 200
+        fake.wait_for(lambda: "hello" in seen_types, timeout=3)
+
+        eid = fake.socket_send(
+            {
+                "envelope_id": "e1",
+                "type": "slash_commands",
+                "payload": {"command": "/rootcheck", "text": "status", "user_id": "U1"},
+                "accepts_response_payload": True,
+            }
+        )
+        assert eid == "e1"
+        ack = fake.wait_for_socket_ack("e1", timeout=3)
+        assert ack == {"envelope_id": "e1", "payload": {"text": "got status"}}
+        assert requests[0].type == "slash_commands" and requests[0].accepts_response_payload is True
+        assert fake.socket_received("e1") == [ack]
+        with pytest.raises(TimeoutError):
+            fake.wait_for_socket_ack("never", timeout=0.1)
+    finally:
+        _stop_socket_client(fake, sm)
+
+
+def test_socket_mode_disconnect_message_makes_client_reconnect(fake):
+    sm = SocketModeClient(app_token="xapp-test", web_client=WebClient(base_url=fake.api_url))
+    sm.socket_mode_request_listeners.append(
+        lambda client, req: client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+    )
+    try:
+        sm.connect()
+        fake.wait_for_socket_connection(timeout=3)
+        fake.socket_send_disconnect(close_old=True)
+        assert fake.socket_connect_count() == 2
+        # a fresh URL was fetched through apps.connections.open for the new connection
+        assert len(fake.calls("apps.connections.open")) == 2
+        fake.wait_for(lambda: fake.socket_connections() == 1, timeout=3)
+        fake.socket_send({"envelope_id": "e2", "type": "events_api", "payload": {"event": {"type": "x"}}})
+        assert fake.wait_for_socket_ack("e2", timeout=3) == {"envelope_id": "e2"}
+    finally:
+        _stop_socket_client(fake, sm)
+
+
+def test_bolt_app_over_socket_mode(fake):
+    from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    app = App(client=WebClient(token=fake.bot_token, base_url=fake.api_url))  # runs auth.test
+    assert len(fake.calls("auth.test")) == 1
+
+    @app.command("/rootcheck")
+    def handle(ack, command, client):
+        ack(f"checking {command['text']}")
+        client.chat_postMessage(channel="C123", text="scan started")
+
+    handler = SocketModeHandler(app, app_token="xapp-test")
+    try:
+        handler.connect()
+        fake.wait_for_socket_connection(timeout=3)
+        payload = {
+            "command": "/rootcheck",
+            "text": "now",
+            "user_id": "U1",
+            "channel_id": "C123",
+            "team_id": fake.team_id,
+            "response_url": fake.new_response_url(),
+            "trigger_id": "t1",
+            "api_app_id": fake.app_id,
+        }
+        fake.socket_send(
+            {"envelope_id": "e3", "type": "slash_commands", "payload": payload, "accepts_response_payload": True}
+        )
+        ack = fake.wait_for_socket_ack("e3", timeout=3)
+        assert ack["payload"]["text"] == "checking now"
+        fake.wait_for(lambda: fake.messages("C123"), timeout=3)
+        assert fake.messages("C123")[0]["text"] == "scan started"
+    finally:
+        _stop_socket_client(fake, handler.client)
+
+    with pytest.raises(Exception):
+        App(client=WebClient(token="xoxb-wrong", base_url=fake.api_url))
+
+
+# ---------------------------------------------------------------------- process mode
+
+
+def _http_json(url: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_runs_as_a_process_with_control_endpoints():
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.slack_api",
+            "--port",
+            "0",
+            "--channel",
+            "C0ALERTS",
+            "--member",
+            "U0ADMIN",
+            "--usergroup",
+            "S0ADMINS:U0ADMIN",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        api_url = proc.stdout.readline().strip()
+        assert api_url.startswith("http://127.0.0.1:") and api_url.endswith("/api/")
+        base = api_url[: -len("/api/")]
+        c = WebClient(token="xoxb-test-token", base_url=api_url)
+        assert c.conversations_members(channel="C0ALERTS")["members"] == ["U0ADMIN", "U0BOT"]
+        assert c.usergroups_users_list(usergroup="S0ADMINS")["users"] == ["U0ADMIN"]
+        ts = c.chat_postMessage(channel="C0ALERTS", text="hello from bench")["ts"]
+
+        msgs = _http_json(f"{base}/_fake/messages?channel=C0ALERTS")["messages"]
+        assert [(m["ts"], m["text"]) for m in msgs] == [(ts, "hello from bench")]
+
+        assert _http_json(f"{base}/_fake/fail", {"n": 1, "status": 500, "method": "chat.postMessage"})["ok"]
+        with pytest.raises(SlackApiError) as e:
+            c.chat_postMessage(channel="C0ALERTS", text="x")
+        assert e.value.response.status_code == 500
+        calls = _http_json(f"{base}/_fake/calls?method=chat.postMessage")["calls"]
+        assert [x["status"] for x in calls] == [200, 500]
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
