@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = FIXTURES / "corpus"
 BIN = Path(sys.executable).parent
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
 
 
 def corpus_expectations() -> dict:
@@ -42,3 +44,32 @@ def run_rootcheck(rootcheck_bin, tmp_path):
 
 def json_lines(output: bytes) -> list[dict]:
     return [json.loads(line) for line in output.decode().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One moto server (STS, Organizations, S3, SQS) for the whole session, on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def standin():
+    """The loopback CloudTrail/IAM/STS/Account stand-in; tests add accounts with unique ids."""
+    from tests.fakes.aws_standin import AwsStandIn
+
+    with AwsStandIn() as server:
+        yield server
+
+
+_account_ids = iter(range(300000000001, 399999999999))
+
+
+def new_account_id() -> str:
+    """A fresh 12-digit id, so tests sharing the session stand-in never collide."""
+    return str(next(_account_ids))

@@ -32,7 +32,7 @@ class Collector:
     """Collects evidence for many accounts on one bounded pool, honouring AWS's limits."""
 
     def __init__(self, sessions: AwsSessions, regions: list[str], workers: int = 16, *,
-                 lookup_interval: float = 1.0, report_poll: float = 2.0, report_deadline: float = 300.0,
+                 lookup_interval: float = 1.05, report_poll: float = 2.0, report_deadline: float = 300.0,
                  clock: Callable[[], float] = time.monotonic):
         self.sessions = sessions
         self.regions = regions
@@ -41,7 +41,8 @@ class Collector:
         self.report_poll = report_poll
         self.report_deadline = report_deadline
         self._clock = clock
-        self._pacer = Pacer(lookup_interval, clock)
+        self._pacer = Pacer(lookup_interval, clock)  # schedules lookups without holding a worker
+        self._gate = Pacer(min(lookup_interval, 1.0), clock)  # guards each HTTP attempt, retries too
         self._aliases: dict[str, str | None] = {}
         self._generated: dict[str, datetime] = {}
 
@@ -76,6 +77,10 @@ class _Job:
         self._lock = threading.Lock()
 
     def start(self, runner: TaskRunner) -> None:
+        self._spawn(runner, self._open_task)
+
+    def _open_task(self, runner: TaskRunner) -> None:
+        self.c.sessions.open(self.ev.account)
         self._spawn(runner, self._regions_task if self.c.regions == ["all"] else self._lookups_for(self.c.regions))
         if self.ev.account.id not in self.c._aliases:
             self._spawn(runner, self._alias_task)
@@ -185,7 +190,11 @@ class _Lookup:
                   "StartTime": job.window.start, "EndTime": job.window.end, "MaxResults": PAGE_SIZE}
         if self.token:
             params["NextToken"] = self.token
-        page = job.c.sessions.client(job.ev.account, "cloudtrail", self.region).lookup_events(**params)
+        client = job.c.sessions.client(job.ev.account, "cloudtrail", self.region)
+        key = (job.ev.account.id, self.region)
+        client.meta.events.register("before-send.cloudtrail.LookupEvents", lambda **kwargs: job.c._gate.hold(key),
+                                    unique_id=f"rootcheck-gate-{key[0]}-{key[1]}")
+        page = client.lookup_events(**params)
         self._absorb(page.get("Events", []))
         if page.get("NextToken"):
             job._spawn(runner, _Lookup(job, self.region, self.key, self.value, page["NextToken"]))

@@ -21,9 +21,11 @@ Task = Callable[["TaskRunner"], None]
 class Pacer:
     """At most one call per `interval` for each key, counted from the last real call."""
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self._interval = interval
         self._clock = clock
+        self._sleep = sleep
         self._last: dict[Hashable, float] = {}
         self._lock = threading.Lock()
 
@@ -36,6 +38,11 @@ class Pacer:
                 self._last[key] = now
                 return 0.0
             return last + self._interval - now
+
+    def hold(self, key: Hashable) -> None:
+        """Block until the slot is free, then take it: the last word, at the moment of sending."""
+        while (wait := self.delay(key)) > 0:
+            self._sleep(wait)
 
 
 class TaskRunner:

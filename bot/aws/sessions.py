@@ -19,7 +19,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Deferre
 from bot.models import Account
 
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},  # explicit: botocore 1.44 changed the default
+    retries={"mode": "standard", "total_max_attempts": 6},  # explicit: botocore 1.44 changed the default
     connect_timeout=5,
     read_timeout=30,
     max_pool_connections=4,
@@ -84,6 +84,13 @@ class AwsSessions:
         key = (account.id, service, region or self.region)
         return self._cached(key, lambda: self._account_session(account.id, role).client(
             service, region_name=region or self.region, config=CLIENT_CONFIG))
+
+    def open(self, account: Account) -> None:
+        """Assume the account's role now (once; botocore refreshes it later), so a denied role
+        fails one task instead of every call."""
+        role = self.role_arn(account)
+        if role is not None:
+            self._account_session(account.id, role).get_credentials().get_frozen_credentials()
 
     def _cached(self, key: tuple[str, str, str], make: Any) -> Any:
         with self._lock:

@@ -1,0 +1,54 @@
+"""Architecture rules the code must keep: import boundaries and a pure core."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+BOT = Path(__file__).resolve().parents[1] / "bot"
+RULES = {  # third-party package -> where it may be imported (paths relative to bot/)
+    "boto3": ("aws/",),
+    "botocore": ("aws/",),
+    "slack_bolt": ("slack/", "app.py"),
+    "slack_sdk": ("slack/", "app.py"),
+    "sqlalchemy": ("store/",),
+    "alembic": ("store/",),
+}
+
+
+def _modules():
+    for path in sorted(BOT.rglob("*.py")):
+        yield path.relative_to(BOT).as_posix(), ast.parse(path.read_text(), str(path))
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("relative,tree", list(_modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_import_boundaries(relative, tree):
+    for name in _imports(tree):
+        top = name.split(".")[0]
+        allowed = RULES.get(top)
+        if allowed is not None:
+            assert relative.startswith(allowed), f"{relative} imports {name}; only {allowed} may"
+
+
+def test_checks_are_pure():
+    for path in (BOT / "checks").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = _imports(tree)
+        assert not {n for n in imported if n.split(".")[0] in {"os", "io", "socket", "requests", "logging"}
+                    and not (path.name == "credential_report.py" and n == "io")}, path.name
+        assert not [n for n in imported if n.startswith("bot.") and not n.startswith(("bot.checks", "bot.models",
+                                                                                       "bot.timeutil"))], path.name
+        source = path.read_text()
+        assert "datetime.now" not in source and "time.time" not in source and "open(" not in source, path.name
