@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="output format (default: table on a terminal, json otherwise)")
     scan.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     scan.set_defaults(handler=_scan)
+    serve = commands.add_parser("serve", help="run the bot: Slack listener, scheduler, queue consumer")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -76,6 +78,16 @@ def _scan(args: argparse.Namespace) -> int:
     if args.events or args.credential_report:
         return scan_command.run_offline(args, since, until, accounts, output)
     return scan_command.run_live(args, since, until, accounts, output)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError  # noqa: PLC0415
+    from bot.serve import main as serve  # noqa: PLC0415
+
+    try:
+        return serve()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _instant(flag: str, value: str | None, now):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 ARCHIVE_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
+DIGEST_MARK = "_CloudTrail-Digest_"  # <account>_CloudTrail-Digest_<region>_...json.gz: hashes, no records
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -53,7 +54,8 @@ def iter_documents(spec: str, on_error: Callable[[str], None],
 
 
 def is_archive_file(name: str) -> bool:
-    return name.endswith(ARCHIVE_SUFFIXES)
+    """A file (or S3 key) a folder walk or a listing reads: records, not a CloudTrail digest file."""
+    return name.endswith(ARCHIVE_SUFFIXES) and DIGEST_MARK not in name
 
 
 def read_bytes(document: Document) -> bytes:

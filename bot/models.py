@@ -101,3 +101,26 @@ class Evidence:
     alias: str | None = None
     errors: list[AccountError] = field(default_factory=list)
     skipped: int = 0
+
+
+@dataclass
+class Delivery:
+    """One message's state: a finding's alert, or a digest of several findings."""
+
+    id: str
+    is_digest: bool
+    state: str
+    target: str | None
+    channel: str | None = None
+    ts: str | None = None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    finding: Finding | None = None
+    finding_ids: list[str] = field(default_factory=list)
+    kind: str = ""
+    expected_by: str | None = None
+    expected_reason: str | None = None
+    resolved_at: datetime | None = None
+    reminders: int = 0

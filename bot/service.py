@@ -17,8 +17,8 @@ from bot.timeutil import iso_z
 
 
 class EvidenceCollector(Protocol):
-    def collect(self, accounts: Iterable[Account], windows: Callable[[Account], Window], reports: bool = True,
-                on_done: Callable[[Evidence], None] | None = None) -> list[Evidence]: ...
+    def collect(self, accounts: Iterable[Account], windows: Callable[[Account], Window],
+                reports: bool | Callable[[Account], bool] = True, on_done: Callable[[Evidence], None] | None = None) -> list[Evidence]: ...
 
 
 def evidence_findings(evidence: Evidence, report_since: datetime | None,
@@ -38,14 +38,20 @@ def evidence_findings(evidence: Evidence, report_since: datetime | None,
 
 
 def sweep(collector: EvidenceCollector, accounts: Iterable[Account], windows: Callable[[Account], Window],
-          report_since: Callable[[Account], datetime | None], reports: bool = True,
-          on_done: Callable[[Evidence, list[Finding]], None] | None = None) -> SweepResult:
-    """Check every account; one account's failure is recorded and never stops the others."""
+          report_since: Callable[[Account], datetime | None], reports: bool | Callable[[Account], bool] = True,
+          on_done: Callable[[Evidence, list[Finding]], None] | None = None,
+          mfa_since: Callable[[Account], str | None] = lambda account: None) -> SweepResult:
+    """Check every account; one account's failure is recorded and never stops the others.
+
+    `report_since`: password use at or after it counts; `mfa_since`: when the current run of
+    reports first showed MFA off (None: this report is the first).
+    """
     result = SweepResult()
     lock = threading.Lock()
 
     def done(evidence: Evidence) -> None:  # called from the collector's worker threads
-        findings = evidence_findings(evidence, report_since(evidence.account))
+        account = evidence.account
+        findings = evidence_findings(evidence, report_since(account), mfa_since(account))
         with lock:
             result.findings.extend(findings)
             result.errors.extend(evidence.errors)

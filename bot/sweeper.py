@@ -43,11 +43,13 @@ class Sweeper:
         return accounts or [Account(id=self.sessions.identity()["Account"])]
 
     def sweep(self, accounts: list[Account], start: Callable[[Account], datetime], end: datetime | None = None,
-              report_since: Callable[[Account], datetime | None] = lambda account: None, reports: bool = True,
-              on_done: Callable[[Evidence, list[Finding]], None] | None = None) -> SweepResult:
+              report_since: Callable[[Account], datetime | None] = lambda account: None,
+              reports: bool | Callable[[Account], bool] = True,
+              on_done: Callable[[Evidence, list[Finding]], None] | None = None,
+              mfa_since: Callable[[Account], str | None] = lambda account: None) -> SweepResult:
         until = end or utcnow()
         return service.sweep(self.collector, accounts, lambda a: Window(start(a), until), report_since,
-                             reports, on_done)
+                             reports, on_done, mfa_since)
 
 
 def _read_accounts_file(path: str) -> list[Account]:

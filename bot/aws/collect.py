@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws.errors import account_error
-from bot.aws.pacing import Pacer, TaskRunner
+from bot.pacing import Pacer, TaskRunner
 from bot.aws.sessions import AwsSessions
 from bot.checks.credential_report import parse_report, root_row
 from bot.checks.records import Skipped, unwrap
@@ -46,7 +46,8 @@ class Collector:
         self._aliases: dict[str, str | None] = {}
         self._generated: dict[str, datetime] = {}
 
-    def collect(self, accounts: Iterable[Account], windows: Callable[[Account], Window], reports: bool = True,
+    def collect(self, accounts: Iterable[Account], windows: Callable[[Account], Window],
+                reports: bool | Callable[[Account], bool] = True,
                 on_done: Callable[[Evidence], None] | None = None) -> list[Evidence]:
         runner = TaskRunner(self.workers, self._clock)
         admission = threading.BoundedSemaphore(self.workers * 4)
@@ -54,7 +55,8 @@ class Collector:
         try:
             for account in accounts:
                 admission.acquire()
-                job = _Job(self, Evidence(account), windows(account), reports,
+                wants_report = reports(account) if callable(reports) else reports
+                job = _Job(self, Evidence(account), windows(account), wants_report,
                            lambda ev: (results.append(ev), on_done and on_done(ev), admission.release()))
                 job.start(runner)
             runner.wait()

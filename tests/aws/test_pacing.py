@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.aws.pacing import Pacer, TaskRunner
+from bot.pacing import Pacer, TaskRunner
 
 
 class FakeClock:

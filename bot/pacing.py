@@ -1,4 +1,4 @@
-"""Run many small AWS calls on a bounded pool without letting pacing or polling hold a worker.
+"""Run many small calls (AWS API calls, Slack posts) on a bounded pool without letting pacing or polling hold a worker.
 
 LookupEvents allows 2 requests/s per account and Region and people share that budget, so
 rootcheck keeps to 1/s. A call that must wait is put back on a timer instead of sleeping in a

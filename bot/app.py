@@ -1,0 +1,106 @@
+"""The one wiring module: settings → store, AWS, Slack client, Bolt app, scheduler, HTTP server.
+
+`rootcheck serve` is one process per replica: a threaded WSGI server (waitress) for
+/slack/events, /healthz and /metrics; Socket Mode when SLACK_APP_TOKEN is set; the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.bot import Bot
+from bot.metrics import Metrics
+from bot.monitor import Monitor
+from bot.slack import actions, commands
+from bot.slack.authz import Authorizer
+from bot.slack.delivery import Deliverer
+from bot.slack.notifier import Notifier, make_client
+from bot.store import Store
+from bot.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+LISTENER_THREADS = 32  # Bolt's default of 5 lets acks queue behind slow listeners
+WORK_THREADS = 8
+
+
+def build_bot(settings, store: Store, clock=None, **collector_options) -> Bot:
+    """Everything but the network listeners; tests and `serve` build the same object."""
+    kwargs = {"clock": clock} if clock else {}
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    sweeper = Sweeper(settings, **collector_options)
+    monitor = Monitor(store, sweeper, settings.channel, settings.lookback, settings.remind_after, holder, **kwargs)
+    metrics = Metrics()
+    deliverer = Deliverer(store.outbox, Notifier(client), settings.remediation_url, settings.channel,
+                          monitor.account_name, settings.sweep_interval, settings.admins, metrics=metrics, **kwargs)
+    authz = Authorizer(client, settings.admins)
+    return Bot(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
+
+
+def build_app(settings, bot: Bot, work: ThreadPoolExecutor, socket_mode: bool) -> App:
+    """The Bolt app with every listener registered; no Slack call is made here."""
+    client = bot.deliverer.notifier.client
+    app = App(client=client, token_verification_enabled=False,
+              signing_secret=None if socket_mode else settings.slack_signing_secret.get_secret_value(),
+              request_verification_enabled=not socket_mode, process_before_response=False,
+              listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="rootcheck-listener"))
+
+    def submit(job: Callable[[], None]) -> None:
+        work.submit(_logged(job))
+
+    commands.register(app, commands.Commands(bot), submit)
+    actions.register(app, bot, submit)
+    return app
+
+
+def wsgi_app(bot: Bot, slack: SlackRequestHandler | None) -> Callable:
+    """/healthz and /metrics always; /slack/events in HTTP mode."""
+
+    def application(environ: dict, start_response: Callable) -> Any:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            ok, body = bot.health()
+            return _respond(start_response, 200 if ok else 503, "application/json", json.dumps(body).encode())
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            return _respond(start_response, 200, "text/plain; version=0.0.4; charset=utf-8", bot.metrics.render())
+        if slack is not None and path == "/slack/events":
+            started = time.monotonic()
+            try:
+                return slack(environ, start_response)
+            finally:
+                bot.metrics.ack_latency.observe(time.monotonic() - started)
+        return _respond(start_response, 404, "text/plain", b"not found\n")
+
+    return application
+
+
+def start_socket_mode(app: App, app_token: str) -> Any:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415
+
+    handler = SocketModeHandler(app, app_token, web_client=app.client)
+    handler.connect()
+    return handler
+
+
+def _respond(start_response: Callable, status: int, content_type: str, body: bytes) -> list[bytes]:
+    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+    start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _logged(job: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - a listener's background work must never die silently
+            log.exception("background work failed")
+    return run

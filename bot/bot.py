@@ -1,0 +1,147 @@
+"""The running bot's operations, shared by the scheduler, the Slack listeners and /healthz.
+
+Each method is one thing an operator would name: sweep, deliver, remind, scan, expect, health.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from bot.models import Delivery
+from bot.timeutil import parse_time, utcnow
+
+log = logging.getLogger(__name__)
+SCAN_LEASE = timedelta(hours=1)
+
+
+class Bot:
+    def __init__(self, settings: Any, store: Any, monitor: Any, deliverer: Any, authz: Any, metrics: Any,
+                 holder: str, clock: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.store = store
+        self.monitor = monitor
+        self.deliverer = deliverer
+        self.authz = authz
+        self.metrics = metrics
+        self.holder = holder
+        self.clock = clock
+        self.started_at = clock()
+        self.consumer: Any = None  # the queue consumer, when configured
+        self.scheduler: Any = None
+        self.setup_error: str | None = None
+
+    # jobs -----------------------------------------------------------------------------------
+    def sweep(self, only: list[str] | None = None):
+        started = self.clock()
+        try:
+            outcome = self.monitor.run_sweep(only)
+        except Exception as exc:  # noqa: BLE001 - no credentials, Organizations denied: shown, retried
+            self.setup_error = str(exc)
+            self.metrics.sweeps.labels(result="failed").inc()
+            log.error("sweep failed: %s", exc)
+            raise
+        self.setup_error = None
+        failed = len({e.account_id for e in outcome.errors})
+        self.metrics.sweeps.labels(result="partial" if failed else "ok").inc()
+        self.metrics.sweep_seconds.observe((self.clock() - started).total_seconds())
+        self.metrics.accounts_checked.inc(outcome.accounts - failed)
+        self.metrics.accounts_failed.inc(failed)
+        self.metrics.failing_accounts.set(failed)
+        self.metrics.last_sweep.set(self.clock().timestamp())
+        for error in outcome.errors:
+            self.metrics.aws_errors.labels(code=error.code).inc()
+            log.warning("account not checked: %s", error.line())
+        self._count_findings(outcome.new_findings)
+        log.info("sweep finished: %d account(s), %d failed, %d new finding(s)", outcome.accounts, failed,
+                 len(outcome.new_findings))
+        self.wake_delivery()
+        return outcome
+
+    def deliver(self) -> None:
+        for delivery_id in self.deliverer.deliver():
+            self._observe_freshness(self.store.outbox.get(delivery_id))
+        self.deliverer.refresh()
+
+    def remind(self) -> None:
+        self.deliverer.remind()
+
+    def reconcile(self) -> None:
+        fixed = self.deliverer.reconcile()
+        if fixed:
+            log.info("reconciled %d message(s) posted before a restart", fixed)
+
+    def purge(self) -> None:
+        self.store.state.purge(self.clock() - self.settings.retention)
+
+    def wake_delivery(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.wake_delivery()
+
+    # commands -------------------------------------------------------------------------------
+    def scan(self, user: str, only: list[str] | None, answer: Callable[[str], None]) -> None:
+        from bot.slack.replies import scan_text  # noqa: PLC0415
+
+        now = self.clock()
+        if not self.store.state.take_lease("scan", user, SCAN_LEASE, now, detail=now.isoformat()):
+            running = self.store.state.lease("scan", now) or {}
+            answer(f":hourglass: A scan is already running, started by <@{running.get('holder', '?')}> "
+                   f"at {running.get('detail', '?')[:19].replace('T', ' ')} UTC.")
+            return
+        self.store.state.audit(now, user, "scan", ",".join(only or []) or "all")
+        answer(":mag: Scan started. I will post here when it is done.")
+        try:
+            outcome = self.sweep(only)
+            answer(scan_text(outcome.accounts, len(outcome.new_findings), outcome.errors))
+        except Exception as exc:  # noqa: BLE001 - tell the user; the log has the details
+            answer(f":warning: The scan failed: {exc}")
+        finally:
+            self.store.state.release_lease("scan", user)
+
+    def expect(self, user: str, account: str, duration: timedelta, reason: str) -> None:
+        now = self.clock()
+        self.store.state.expect(account, now, duration, user, reason)
+        self.store.state.audit(now, user, "expect", account, f"{duration} {reason}")
+
+    # health ---------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, dict]:
+        try:
+            self.store.state.ping()
+            store = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means the store does not answer
+            return False, {"status": "unhealthy", "store": f"error: {exc.__class__.__name__}"}
+        last = self.store.state.last_sweep()
+        reference = last.finished_at if last else self.started_at
+        fresh = self.clock() - reference < 3 * self.settings.sweep_interval
+        body = {"status": "ok" if fresh else "unhealthy", "store": store,
+                "last_sweep_finished_at": last.finished_at.isoformat() if last else None,
+                "failing_accounts": last.failed if last else 0, "slack": self.deliverer.health.as_dict(),
+                "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}
+        if self.setup_error:
+            body["sweep_error"] = self.setup_error
+        if self.consumer is not None:
+            body["queue"] = self.consumer.status()
+        self.metrics.healthy.set(1 if fresh else 0)
+        return fresh, body
+
+    def status(self) -> dict:
+        healthy, body = self.health()
+        last = self.store.state.last_sweep()
+        counts = self.store.outbox.counts()
+        return {"healthy": healthy, "last_sweep": last.__dict__ if last else None, "slack": body.get("slack"),
+                "open_alerts": sum(counts.get(s, 0) for s in ("posted", "digested")),
+                "pending": sum(counts.get(s, 0) for s in ("pending", "posting", "held")),
+                "queue": body.get("queue"), "scheduler": body.get("scheduler")}
+
+    def _count_findings(self, ids: list[str]) -> None:
+        for delivery_id in ids:
+            delivery = self.store.outbox.get(delivery_id)
+            if delivery and delivery.finding:
+                self.metrics.findings.labels(kind=delivery.finding.kind, severity=delivery.finding.severity).inc()
+
+    def _observe_freshness(self, delivery: Delivery | None) -> None:
+        if delivery and delivery.finding and delivery.finding.event_time:
+            moment = parse_time(delivery.finding.event_time)
+            if moment:
+                self.metrics.event_to_post.observe(max((self.clock() - moment).total_seconds(), 0))

@@ -1,0 +1,87 @@
+"""`rootcheck serve`: start everything, then stop cleanly on SIGTERM (exit 0).
+
+Order on start: settings, logging, store (migrated), the scheduler lock check for SQLite,
+HTTP server, Socket Mode, scheduler. On SIGTERM: stop taking work, let in-flight jobs finish,
+release the scheduler lock, close connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from waitress.server import create_server
+
+from bot.config import ConfigError, Settings, load_settings, require
+
+log = logging.getLogger("rootcheck")
+HTTP_THREADS = 16
+
+
+def main() -> int:
+    from bot import logs  # noqa: PLC0415
+    from bot.store import Store, StoreError  # noqa: PLC0415
+
+    settings = load_settings()
+    socket_mode = settings.slack_app_token is not None
+    require(settings, "SLACK_BOT_TOKEN", "ROOTCHECK_CHANNEL", *(() if socket_mode else ("SLACK_SIGNING_SECRET",)))
+    logs.configure(settings.log_format, _secrets(settings))
+    try:
+        store = Store(settings.database_url)
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+    if store.is_sqlite and not store.leadership.try_acquire():
+        raise ConfigError(f"ROOTCHECK_DATABASE_URL: another rootcheck serve already runs the scheduler on "
+                          f"{store.engine.url.database}; SQLite supports one replica, use PostgreSQL for several")
+    return _run(settings, store, socket_mode)
+
+
+def _run(settings: Settings, store, socket_mode: bool) -> int:
+    from slack_bolt.adapter.wsgi import SlackRequestHandler  # noqa: PLC0415
+
+    from bot.app import build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
+    from bot.scheduler import Scheduler  # noqa: PLC0415
+
+    bot = build_bot(settings, store)
+    work = ThreadPoolExecutor(8, thread_name_prefix="rootcheck-work")
+    app = build_app(settings, bot, work, socket_mode)
+    server = create_server(wsgi_app(bot, None if socket_mode else SlackRequestHandler(app)),
+                           host=settings.host, port=settings.port, threads=HTTP_THREADS, ident="rootcheck")
+    http = threading.Thread(target=server.run, name="rootcheck-http", daemon=True)
+    http.start()
+    log.info("listening on %s:%s (%s mode)", settings.host, server.effective_port,
+             "Socket" if socket_mode else "HTTP")
+    socket_handler = start_socket_mode(app, settings.slack_app_token.get_secret_value()) if socket_mode else None
+    bot.scheduler = Scheduler(bot, settings.sweep_interval)
+    bot.scheduler.start()
+    if settings.queue_url:
+        from bot.consumer import start_consumer  # noqa: PLC0415
+
+        bot.consumer = start_consumer(settings, bot)
+    _wait_for_signal()
+    log.info("stopping: finishing in-flight work")
+    if bot.consumer is not None:
+        bot.consumer.stop()
+    if socket_handler is not None:
+        socket_handler.close()
+    bot.scheduler.stop(wait=True)
+    work.shutdown(wait=True)
+    server.close()
+    store.close()
+    log.info("stopped")
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token, settings.external_id]
+    return [value.get_secret_value() for value in values if value is not None]

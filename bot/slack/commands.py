@@ -1,0 +1,138 @@
+"""`/rootcheck`: parse, ack at once, answer ephemerally through response_url.
+
+`ack()` is the first line of the listener and never waits on AWS or the database; everything
+else runs on the bot's work pool. Only allowed users may scan or announce root use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from bot.slack.escape import mrkdwn
+from bot.slack.ids import COMMAND
+from bot.timeutil import parse_duration
+
+HELP = (f"*{COMMAND}* watches the AWS accounts for use of the root user.\n"
+        f"• `{COMMAND} status`: last sweep, accounts that could not be checked, open alerts\n"
+        f"• `{COMMAND} open`: alerts nobody has acknowledged yet\n"
+        f"• `{COMMAND} accounts`: the accounts being watched\n"
+        f"• `{COMMAND} scan [ACCOUNT_ID]`: sweep now (allowed users)\n"
+        f"• `{COMMAND} expect ACCOUNT_ID DURATION REASON`: announce planned root use, e.g. "
+        f"`{COMMAND} expect 111122223333 2h support plan change` (allowed users)\n"
+        f"• `{COMMAND} help`: this text")
+MAX_EXPECT = timedelta(days=7)
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class CommandError(ValueError):
+    """A request we understood but cannot do: the user sees the message."""
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: str
+    args: list[str]
+    user: str
+    channel: str | None
+
+
+def parse(text: str, user: str, channel: str | None) -> Request:
+    words = (text or "").split()
+    verb = words[0].lower() if words else "help"
+    return Request(verb, words[1:], user, channel)
+
+
+def expect_args(args: list[str]) -> tuple[str, timedelta, str]:
+    """`ACCOUNT_ID DURATION REASON`, validated; raises CommandError with what is wrong."""
+    if len(args) < 3:
+        raise CommandError(f"usage: `{COMMAND} expect ACCOUNT_ID DURATION REASON`")
+    account, duration_text, reason = args[0], args[1], " ".join(args[2:])
+    if not _ACCOUNT.match(account):
+        raise CommandError(f"`{mrkdwn(account)}` is not a 12-digit account id")
+    try:
+        duration = parse_duration(duration_text)
+    except ValueError:
+        raise CommandError(f"`{mrkdwn(duration_text)}` is not a duration (e.g. 30m, 2h, 1d)") from None
+    if not timedelta(0) < duration <= MAX_EXPECT:
+        raise CommandError("the duration must be more than zero and at most 7d")
+    return account, duration, reason
+
+
+def scan_args(args: list[str]) -> list[str] | None:
+    if not args:
+        return None
+    if len(args) > 1 or not _ACCOUNT.match(args[0]):
+        raise CommandError(f"usage: `{COMMAND} scan [ACCOUNT_ID]` with a 12-digit account id")
+    return [args[0]]
+
+
+def register(app: Any, handle: Callable[[Request, Callable[[str], None]], None],
+             submit: Callable[[Callable[[], None]], None]) -> None:
+    """Wire `/rootcheck` into the Bolt app; `handle` does the work on the pool via `submit`."""
+
+    @app.command(COMMAND)
+    def on_command(ack, command, respond):
+        request = parse(command.get("text", ""), command["user_id"], command.get("channel_id"))
+        if request.verb == "help":
+            ack(text=HELP, response_type="ephemeral")
+            return
+        ack()
+
+        def answer(text: str) -> None:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+
+        submit(lambda: handle(request, answer))
+
+
+class Commands:
+    """What each verb does; runs on the work pool, answers through `answer`."""
+
+    def __init__(self, bot: Any):
+        self.bot = bot  # bot.app.Bot: monitor, store, deliverer, authz, status()
+
+    def __call__(self, request: Request, answer: Callable[[str], None]) -> None:
+        handler = getattr(self, f"_{request.verb}", None)
+        try:
+            if handler is None:
+                raise CommandError(f"unknown command `{mrkdwn(request.verb)}`.\n\n{HELP}")
+            handler(request, answer)
+        except CommandError as exc:
+            answer(f":warning: {exc}")
+
+    def _status(self, request: Request, answer: Callable[[str], None]) -> None:
+        from bot.slack.replies import status_text  # noqa: PLC0415 - keeps the parser module light
+
+        answer(status_text(self.bot.status()))
+
+    def _open(self, request: Request, answer: Callable[[str], None]) -> None:
+        from bot.slack.replies import open_text  # noqa: PLC0415
+
+        alerts = self.bot.store.outbox.open_alerts(limit=50)
+        answer(open_text(alerts, {a.finding.account_id or "": self.bot.monitor.account_name(a.finding.account_id)
+                                  for a in alerts}))
+
+    def _accounts(self, request: Request, answer: Callable[[str], None]) -> None:
+        from bot.slack.replies import accounts_text  # noqa: PLC0415
+
+        accounts = list(self.bot.monitor.accounts.values()) or self.bot.monitor.refresh_accounts()
+        answer(accounts_text(accounts, {a.id: self.bot.store.state.account(a.id) for a in accounts}))
+
+    def _scan(self, request: Request, answer: Callable[[str], None]) -> None:
+        only = scan_args(request.args)
+        self._require_allowed(request, "scan")
+        self.bot.scan(request.user, only, answer)
+
+    def _expect(self, request: Request, answer: Callable[[str], None]) -> None:
+        account, duration, reason = expect_args(request.args)
+        self._require_allowed(request, "announce root use")
+        self.bot.expect(request.user, account, duration, reason)
+        answer(f":calendar: Noted: root use in `{account}` is expected for {request.args[1]}, announced by "
+               f"<@{request.user}>: {mrkdwn(reason)}. Alerts in that window are still posted, marked expected.")
+
+    def _require_allowed(self, request: Request, what: str) -> None:
+        if not self.bot.authz.allowed(request.user, request.channel):
+            self.bot.store.state.audit(self.bot.clock(), request.user, "refused", request.verb)
+            raise CommandError(f"you are not allowed to {what}. Ask a rootcheck admin.")

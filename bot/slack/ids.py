@@ -1,0 +1,18 @@
+"""Every Slack identifier in one home; a test checks manifest.yml and the blocks against it."""
+
+COMMAND = "/rootcheck"
+ACK_ACTION = "rootcheck_ack"
+REMEDIATION_ACTION = "rootcheck_remediation"
+FINDING_EVENT = "rootcheck_finding"
+DIGEST_EVENT = "rootcheck_digest"
+
+# The bot scopes the code uses, each for one reason (the README justifies them):
+BOT_SCOPES = (
+    "chat:write",          # post alerts, update them on ack, thread replies, ephemeral answers
+    "commands",            # the /rootcheck slash command
+    "channels:read",       # conversations.info / conversations.members: is the bot in, who may ack
+    "groups:read",         # the same for private alert channels
+    "channels:history",    # conversations.history: reconcile posts after a crash (metadata)
+    "groups:history",      # the same for private alert channels
+    "usergroups:read",     # usergroups.users.list: expand ROOTCHECK_ADMINS groups
+)

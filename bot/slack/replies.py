@@ -1,0 +1,77 @@
+"""PURE text of `/rootcheck` answers (mrkdwn, escaped), built from plain data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from bot.models import Account, Delivery
+from bot.slack.escape import mrkdwn
+
+MAX_LINES = 25
+
+
+def status_text(status: dict[str, Any]) -> str:
+    sweep = status.get("last_sweep")
+    lines = [f"*rootcheck status* ({'healthy' if status.get('healthy') else 'UNHEALTHY'})"]
+    if sweep:
+        lines.append(f"• Last sweep: finished {_t(sweep['finished_at'])}, {sweep['accounts']} account(s), "
+                     f"{sweep['failed']} could not be checked, {sweep['findings']} new finding(s)")
+    else:
+        lines.append("• Last sweep: none finished yet")
+    for error in (sweep or {}).get("errors", [])[:MAX_LINES]:
+        region = f" ({error.get('region')})" if error.get("region") else ""
+        lines.append(f"    – `{error['account_id']}`{region}: {mrkdwn(error['code'])}: {mrkdwn(error.get('hint') or error['message'])}")
+    lines.append(f"• Open alerts: {status.get('open_alerts', 0)}; waiting to be posted: {status.get('pending', 0)}")
+    slack = status.get("slack") or {}
+    if slack.get("error"):
+        lines.append(f"• :warning: Slack delivery failing: `{mrkdwn(slack['error'])}`: {mrkdwn(slack['fix'])}")
+    queue = status.get("queue")
+    if queue:
+        lines.append(f"• Queue consumer: {mrkdwn(queue.get('state'))}, last message {_t(queue.get('last_message_at'))}, "
+                     f"lag {queue.get('lag_seconds', '-')} s, errors {queue.get('errors', 0)}")
+    if status.get("scheduler"):
+        lines.append(f"• Scheduler: {mrkdwn(status['scheduler'])}")
+    return "\n".join(lines)
+
+
+def open_text(alerts: list[Delivery], names: dict[str, str | None]) -> str:
+    if not alerts:
+        return ":white_check_mark: No open alerts."
+    lines = [f"*{len(alerts)} open alert(s)*"]
+    for alert in alerts[:MAX_LINES]:
+        f = alert.finding
+        name = names.get(f.account_id or "")
+        where = f"{mrkdwn(name)} ({f.account_id})" if name else (f.account_id or "unknown account")
+        state = "posted" if alert.ts else f"not posted yet ({mrkdwn(alert.last_error or 'queued')})"
+        lines.append(f"• *{f.severity.upper()}* {f.kind} in {where}, {f.event_time or 'no event time'}: {state}")
+    return "\n".join(lines)
+
+
+def accounts_text(accounts: Iterable[Account], states: dict[str, dict]) -> str:
+    accounts = list(accounts)
+    lines = [f"*{len(accounts)} account(s) watched*"]
+    for account in accounts[:MAX_LINES * 4]:
+        state = states.get(account.id, {})
+        checked = _t(state.get("last_checked_at")) if state.get("last_checked_at") else "not yet"
+        failing = f", :warning: failing {state['failures']}x" if state.get("failures") else ""
+        name = f" {mrkdwn(account.name)}" if account.name else ""
+        lines.append(f"• `{account.id}`{name}: checked {checked}{failing}")
+    if len(accounts) > MAX_LINES * 4:
+        lines.append(f"…and {len(accounts) - MAX_LINES * 4} more")
+    return "\n".join(lines)
+
+
+def scan_text(accounts: int, new_findings: int, errors: list) -> str:
+    text = f":mag: Scan finished: {accounts} account(s), {new_findings} new finding(s)"
+    if errors:
+        text += f", {len({e.account_id for e in errors})} could not be checked:"
+        text += "".join(f"\n• `{e.account_id}`: {mrkdwn(e.code)}: {mrkdwn(e.hint or e.message)}"
+                        for e in errors[:MAX_LINES])
+    return text
+
+
+def _t(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    return mrkdwn(value) if value else "never"

@@ -1,0 +1,31 @@
+"""The state store: the only package that touches the database (SQLite by default, PostgreSQL)."""
+
+from __future__ import annotations
+
+from bot.store.db import StoreError, migrate, open_engine
+from bot.store.leader import Leadership
+from bot.store.outbox import Outbox
+from bot.store.state import Expectation, State, SweepRun
+
+
+class Store:
+    """One engine, migrated at open; `outbox` for messages, `state` for everything else."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = open_engine(url)
+        self.revision = migrate(self.engine)
+        self.outbox = Outbox(self.engine)
+        self.state = State(self.engine)
+        self.leadership = Leadership(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def close(self) -> None:
+        self.leadership.release()
+        self.engine.dispose()
+
+
+__all__ = ["Expectation", "Store", "StoreError", "SweepRun"]
