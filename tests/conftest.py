@@ -73,3 +73,14 @@ _account_ids = iter(range(300000000001, 399999999999))
 def new_account_id() -> str:
     """A fresh 12-digit id, so tests sharing the session stand-in never collide."""
     return str(next(_account_ids))
+
+
+@pytest.fixture(scope="session")
+def fake_slack():
+    """The stateful fake Slack Web API; tests add channels with unique ids as they need them."""
+    from tests.fakes.slack_api import FakeSlack
+    from tests.harness import CHANNEL
+
+    with FakeSlack() as fake:
+        fake.add_channel(CHANNEL, members=["U0ADMIN", "U0MEMBER"])
+        yield fake
