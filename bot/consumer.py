@@ -1,0 +1,124 @@
+"""The real-time path: long-poll the SQS queue that EventBridge fills with root events.
+
+Each message is an EventBridge event whose `detail` is a CloudTrail record. Trusted events
+go through the same detectors into the same outbox, with the same finding id the poller
+gives, so a sign-in seen by both paths is posted once. A message is deleted only after its
+finding is stored; one that cannot be parsed is left for the dead-letter queue; a forged or
+irrelevant one is logged and dropped. Nothing here can stop the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from bot.checks.cloudtrail import check_record, skip_reason
+from bot.checks.eventbridge import accept_event
+
+log = logging.getLogger(__name__)
+
+
+class Consumer:
+    def __init__(self, queue: Any, bot: Any, wait: int = 20, backoff: float = 5.0):
+        self.queue = queue
+        self.bot = bot
+        self.wait = wait
+        self.backoff = backoff
+        self.state = "starting"
+        self.messages = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_message_at: datetime | None = None
+        self.lag_seconds: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rootcheck-queue", daemon=True)
+
+    def start(self) -> "Consumer":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop polling; messages received but not stored are handed back (not deleted)."""
+        self._stop.set()
+        self._thread.join(timeout)
+        self.state = "stopped"
+
+    def status(self) -> dict:
+        return {"state": self.state, "messages": self.messages, "errors": self.errors,
+                "last_error": self.last_error, "lag_seconds": self.lag_seconds,
+                "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None}
+
+    def _loop(self) -> None:
+        from bot.aws.queue import QueueError  # noqa: PLC0415
+
+        while not self._stop.is_set():
+            try:
+                batch = self.queue.receive(wait=self.wait)
+                self.state = "running"
+                self._handle(batch)
+            except QueueError as exc:
+                self._error(str(exc))
+                self._stop.wait(self.backoff)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                self._error(f"{exc.__class__.__name__}: {exc}")
+                self._stop.wait(self.backoff)
+
+    def _handle(self, batch: list[dict]) -> None:
+        done, stored = [], 0
+        for message in batch:
+            if self._stop.is_set():
+                return  # not deleted: SQS hands these back after the visibility timeout
+            try:
+                outcome = self._one(message)
+            except Exception as exc:  # noqa: BLE001 - e.g. the store is down: keep it for later
+                self._error(f"message {message.get('MessageId')} kept: {exc.__class__.__name__}: {exc}")
+                continue
+            if outcome != "unparseable":
+                done.append(message["ReceiptHandle"])
+            stored += outcome == "finding"
+        if done:
+            self.queue.delete(done)
+        if stored:
+            self.bot.wake_delivery()
+
+    def _one(self, message: dict) -> str:
+        self.messages += 1
+        self.last_message_at = datetime.now(timezone.utc)
+        sent = (message.get("Attributes") or {}).get("SentTimestamp")
+        if sent:
+            self.lag_seconds = round(time.time() - int(sent) / 1000, 3)
+        try:
+            event = json.loads(message.get("Body") or "")
+        except ValueError:
+            return self._count("unparseable", "message %s is not JSON; left for the dead-letter queue",
+                               message.get("MessageId"))
+        record, why = accept_event(event)
+        if record is None or skip_reason(record):
+            return self._count("dropped", "message %s dropped: %s", message.get("MessageId"),
+                               why or skip_reason(record))
+        finding = check_record(record)
+        if finding is None:
+            return self._count("no_finding", "message %s: not a root event", message.get("MessageId"), level=10)
+        self.bot.monitor.ingest([finding])  # raises if the store fails: the message is then kept
+        return self._count("finding", "message %s: %s stored", message.get("MessageId"), finding.id, level=10)
+
+    def _count(self, result: str, text: str, *args: Any, level: int = logging.WARNING) -> str:
+        self.bot.metrics.queue_messages.labels(result=result).inc()
+        log.log(level, text, *args)
+        return result
+
+    def _error(self, message: str) -> None:
+        self.errors += 1
+        self.last_error = message
+        self.state = "error"
+        log.error("queue consumer: %s", message)
+
+
+def start_consumer(settings: Any, bot: Any) -> Consumer:
+    from bot.aws.queue import Queue  # noqa: PLC0415
+
+    return Consumer(Queue(bot.monitor.sweeper.sessions, settings.queue_url), bot).start()
