@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.set_defaults(handler=_scan)
     serve = commands.add_parser("serve", help="run the bot: Slack listener, scheduler, queue consumer")
     serve.set_defaults(handler=_serve)
+    doctor = commands.add_parser("doctor", help="check configuration and connectivity, and say how to fix it")
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 
@@ -86,6 +88,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         return serve()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, load_settings  # noqa: PLC0415
+    from bot.doctor import run  # noqa: PLC0415
+
+    try:
+        return run(load_settings())
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 

@@ -124,3 +124,14 @@ class Delivery:
     expected_reason: str | None = None
     resolved_at: datetime | None = None
     reminders: int = 0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `rootcheck doctor`: what was checked, whether it works, and how to fix it."""
+
+    area: str
+    subject: str
+    ok: bool
+    detail: str
+    fix: str = ""
