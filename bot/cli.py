@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     doctor = commands.add_parser("doctor", help="check configuration and connectivity, and say how to fix it")
     doctor.set_defaults(handler=_doctor)
+    health = commands.add_parser("health", help="ask the local serve process's /healthz (for HEALTHCHECK)")
+    health.set_defaults(handler=_health)
     return parser
 
 
@@ -100,6 +102,23 @@ def _doctor(args: argparse.Namespace) -> int:
         return run(load_settings())
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _health(args: argparse.Namespace) -> int:
+    """Exit 0 when the local `serve` answers /healthz with 200; works in both Slack modes."""
+    import os  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    host = os.environ.get("ROOTCHECK_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{host}:{os.environ.get('PORT', '3000')}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            print(response.read().decode())
+            return 0
+    except OSError as exc:
+        print(f"rootcheck: {url}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _instant(flag: str, value: str | None, now):
