@@ -15,11 +15,16 @@ def _channel(fake, member: bool = True) -> str:
     return channel
 
 
-def test_all_well_exits_0(run_rootcheck, fake_slack, standin, tmp_path):
+def _healthy_env(fake, standin, tmp_path) -> tuple[str, dict]:
+    """One account that works and a channel the bot is in."""
     account = new_account_id()
     standin.add_account(account, report_state="complete")
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                    ROOTCHECK_CHANNEL=_channel(fake_slack))
+    return account, serve_env(fake, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
+                              ROOTCHECK_CHANNEL=_channel(fake))
+
+
+def test_all_well_exits_0(run_rootcheck, fake_slack, standin, tmp_path):
+    account, env = _healthy_env(fake_slack, standin, tmp_path)
     result = run_rootcheck("doctor", env=env)
     out = result.stdout.decode()
     assert result.returncode == 0, out
@@ -41,12 +46,8 @@ def test_problems_are_named_with_their_fix(run_rootcheck, fake_slack, standin, t
     assert outside in out and "/invite @rootcheck" in out
 
 
-def test_missing_scope_and_no_signing_secret(run_rootcheck, fake_slack, standin, tmp_path):
-    account = new_account_id()
-    standin.add_account(account, report_state="complete")
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                    ROOTCHECK_CHANNEL=_channel(fake_slack))
-    del env["SLACK_SIGNING_SECRET"]
+def test_missing_scope(run_rootcheck, fake_slack, standin, tmp_path):
+    _, env = _healthy_env(fake_slack, standin, tmp_path)
     fake_slack.set_scopes([s for s in BOT_SCOPES if s != "usergroups:read"])
     try:
         result = run_rootcheck("doctor", env=env)
@@ -58,10 +59,7 @@ def test_missing_scope_and_no_signing_secret(run_rootcheck, fake_slack, standin,
 
 
 def test_signing_secret_check(run_rootcheck, fake_slack, standin, tmp_path):
-    account = new_account_id()
-    standin.add_account(account, report_state="complete")
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                    ROOTCHECK_CHANNEL=_channel(fake_slack))
+    _, env = _healthy_env(fake_slack, standin, tmp_path)
     del env["SLACK_SIGNING_SECRET"]
     result = run_rootcheck("doctor", env=env)
     assert result.returncode == 1
