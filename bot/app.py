@@ -62,8 +62,9 @@ def build_app(settings, bot: Bot, work: ThreadPoolExecutor, socket_mode: bool) -
     return app
 
 
-def wsgi_app(bot: Bot, slack: SlackRequestHandler | None) -> Callable:
-    """/healthz and /metrics always; /slack/events in HTTP mode."""
+def wsgi_app(bot: Bot, app: App | None) -> Callable:
+    """/healthz and /metrics always; /slack/events when given the Bolt app (HTTP mode)."""
+    slack = SlackRequestHandler(app) if app is not None else None
 
     def application(environ: dict, start_response: Callable) -> Any:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")

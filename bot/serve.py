@@ -39,15 +39,13 @@ def main() -> int:
 
 
 def _run(settings: Settings, store, socket_mode: bool) -> int:
-    from slack_bolt.adapter.wsgi import SlackRequestHandler  # noqa: PLC0415
-
     from bot.app import build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
     from bot.scheduler import Scheduler  # noqa: PLC0415
 
     bot = build_bot(settings, store)
     work = ThreadPoolExecutor(8, thread_name_prefix="rootcheck-work")
     app = build_app(settings, bot, work, socket_mode)
-    server = create_server(wsgi_app(bot, None if socket_mode else SlackRequestHandler(app)),
+    server = create_server(wsgi_app(bot, None if socket_mode else app),
                            host=settings.host, port=settings.port, threads=HTTP_THREADS, ident="rootcheck")
     http = threading.Thread(target=server.run, name="rootcheck-http", daemon=True)
     http.start()
