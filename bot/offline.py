@@ -199,7 +199,8 @@ class OfflineScan:
         pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_pool_context())
         try:
             for batch in batches:
-                pending.append((batch, pool.submit(analyse_batch, batch, self.window)))
+                pending.append((batch, None))  # queued first: a broken pool at submit loses nothing
+                pending[-1] = (batch, pool.submit(analyse_batch, batch, self.window))
                 if len(pending) >= self._workers * IN_FLIGHT_PER_WORKER:
                     yield from pending[0][1].result()
                     pending.popleft()

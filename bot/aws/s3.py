@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from bot.inputs import Document, is_archive_file
 
 FETCH_THREADS = 8
-READ_AHEAD = 8  # objects fetched or being fetched ahead of the consumer ...
+READ_AHEAD = 16  # objects fetched or being fetched ahead of the consumer ...
 READ_AHEAD_BYTES = 64 * 1024 * 1024  # ... and their size: at least one object, however large
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=FETCH_THREADS,
                        user_agent_extra="rootcheck")
