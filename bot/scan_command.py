@@ -66,6 +66,10 @@ def summary_lines(summary: Summary) -> list[str]:
     lines = [f"rootcheck: read {summary.documents} file(s), {summary.records} record(s)"
              + (f", skipped {summary.skipped} record(s)" if summary.skipped else "")
              + (f", {len(summary.errors)} input error(s)" if summary.errors else "")]
+    for error in summary.errors[:10]:
+        lines.append(f"  not read: {error}")
+    if len(summary.errors) > 10:
+        lines.append(f"  not read: …and {len(summary.errors) - 10} more (see the error lines above)")
     if summary.first_time:
         lines.append(f"  time span: {summary.first_time} to {summary.last_time}")
     if summary.by_kind:
