@@ -63,7 +63,8 @@ def _summary(stderr: str) -> dict[str, str]:
     out = {"read": lines[start]}
     for line in lines[start + 1:]:
         key, _, value = line.partition(": ")
-        out[key] = value
+        if key != "not read":  # names the paths, which differ between a folder and S3
+            out[key] = value
     return out
 
 
