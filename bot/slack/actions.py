@@ -16,18 +16,19 @@ REFUSAL = ":no_entry: You are not allowed to acknowledge rootcheck alerts. Ask a
 def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None]) -> None:
 
     @app.action(ACK_ACTION)
-    def on_ack(ack, body, action):
+    def on_ack(ack, body, action, respond):
         ack()
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
-        submit(lambda: acknowledge(bot, action.get("value", ""), user, channel))
+        submit(lambda: acknowledge(bot, action.get("value", ""), user, channel, respond))
 
     @app.action(REMEDIATION_ACTION)
     def on_remediation(ack):
         ack()  # a URL button still sends an interaction; nothing else to do
 
 
-def acknowledge(bot: Any, delivery_id: str, user: str, channel: str | None) -> None:
+def acknowledge(bot: Any, delivery_id: str, user: str, channel: str | None,
+                respond: Callable[..., Any] | None = None) -> None:
     """Check the user, then store the ack once and update the message in place."""
     delivery = bot.store.outbox.get(delivery_id)
     if delivery is None:
@@ -36,9 +37,19 @@ def acknowledge(bot: Any, delivery_id: str, user: str, channel: str | None) -> N
         bot.store.state.audit(bot.clock(), user, "ack_refused", delivery_id)
         try:
             bot.deliverer.notifier.ephemeral(delivery.channel or channel, user, REFUSAL)
-        except SlackError as exc:  # the refusal is best effort; nothing changed either way
-            log.warning("could not tell %s the ack was refused: %s", user, exc.code)
+        except SlackError as exc:  # e.g. user_not_in_channel: a non-member clicked in a public channel
+            _refuse_via_response_url(respond, user, exc.code)
         return
     if bot.deliverer.acknowledge(delivery_id, user):
         bot.store.state.audit(bot.clock(), user, "ack", delivery_id)
         bot.metrics.observe_ack(delivery, bot.clock())
+
+
+def _refuse_via_response_url(respond: Callable[..., Any] | None, user: str, code: str) -> None:
+    """chat.postEphemeral needs the user in the channel; the click's response_url reaches anyone."""
+    try:
+        if respond is None:
+            raise RuntimeError("no response_url")
+        respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
+    except Exception as exc:  # noqa: BLE001 - the refusal is best effort; nothing changed either way
+        log.warning("could not tell %s the ack was refused: %s, then %s", user, code, exc.__class__.__name__)

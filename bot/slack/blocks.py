@@ -24,6 +24,8 @@ from bot.slack.escape import code, mrkdwn
 from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION
 from bot.timeutil import parse_time
 
+NAME_LIMIT, DETAIL_LIMIT, REASON_LIMIT = 100, 1500, 500  # raw characters; Slack caps a text at 2-3k
+DIGEST_TEXT_LIMIT = 2900
 SEVERITY_ICON = {"critical": ":rotating_light:", "high": ":red_circle:", "medium": ":large_orange_diamond:",
                  "low": ":white_circle:"}
 TITLE = {
@@ -69,7 +71,8 @@ def render_alert(delivery: Delivery, account_name: str | None, remediation_url: 
     blocks = [
         SectionBlock(text=MarkdownTextObject(text=f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · {title}")),
         SectionBlock(fields=[MarkdownTextObject(text=t) for t in _fields(finding, account_name, now)]),
-        SectionBlock(text=MarkdownTextObject(text=f"*Now* {GUIDANCE[finding.kind]}\n_{mrkdwn(finding.detail)}_")),
+        SectionBlock(text=MarkdownTextObject(
+            text=f"*Now* {GUIDANCE[finding.kind]}\n_{mrkdwn(finding.detail, DETAIL_LIMIT)}_")),
     ]
     blocks += _status_context(delivery)
     blocks.append(_actions(delivery, remediation_url))
@@ -85,16 +88,23 @@ def render_digest(delivery: Delivery, members: list[Delivery], names: dict[str, 
                   remediation_url: str, now: datetime) -> Message:
     """Many hygiene findings of one kind in one message, acknowledged together."""
     kind = delivery.kind
-    lines = [f"• {_account(m.finding.account_id, names.get(m.finding.account_id or ''))}: {mrkdwn(m.finding.detail)}"
-             for m in members[:40] if m.finding]
-    if len(members) > 40:
-        lines.append(f"…and {len(members) - 40} more")
+    lines = [f"• {_account(m.finding.account_id, names.get(m.finding.account_id or ''))}: "
+             f"{mrkdwn(m.finding.detail, 200)}" for m in members[:40] if m.finding]
+    text = ""
+    for shown, line in enumerate(lines):  # whole lines only: a cut must not split an escaped entity
+        if len(text) + len(line) + 40 > DIGEST_TEXT_LIMIT:
+            break
+        text += ("\n" if text else "") + line
+    else:
+        shown = len(lines)
+    if len(members) > shown:
+        text += f"\n…and {len(members) - shown} more"
     severity = members[0].finding.severity if members and members[0].finding else "high"
     blocks = [
         HeaderBlock(text=f"{TITLE[kind]}: {len(members)} accounts"),
         SectionBlock(text=MarkdownTextObject(text=f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · "
                                                   f"{GUIDANCE[kind]}")),
-        SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:2900])),
+        SectionBlock(text=MarkdownTextObject(text=text)),
         *_status_context(delivery),
         _actions(delivery, remediation_url),
     ]
@@ -140,7 +150,7 @@ def _fields(finding: Finding, account_name: str | None, now: datetime) -> list[s
 def _account(account_id: str | None, name: str | None) -> str:
     if not account_id:
         return "unknown account"
-    return f"{mrkdwn(name)} ({account_id})" if name else account_id
+    return f"{mrkdwn(name, NAME_LIMIT)} ({account_id})" if name else account_id
 
 
 def _when(finding: Finding, now: datetime) -> str:
@@ -165,7 +175,7 @@ def _status_context(delivery: Delivery) -> list:
     notes = []
     if delivery.expected_by:
         notes.append(f":calendar: *Expected*: announced by <@{mrkdwn(delivery.expected_by)}>: "
-                     f"{mrkdwn(delivery.expected_reason)}")
+                     f"{mrkdwn(delivery.expected_reason, REASON_LIMIT)}")
     if delivery.resolved_at:
         notes.append(f":recycle: *Resolved*: the latest credential report no longer shows this "
                      f"({delivery.resolved_at:%Y-%m-%d %H:%M} UTC).")

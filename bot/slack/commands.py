@@ -23,6 +23,7 @@ HELP = (f"*{COMMAND}* watches the AWS accounts for use of the root user.\n"
         f"• `{COMMAND} expect ACCOUNT_ID DURATION REASON`: announce planned root use, e.g. "
         f"`{COMMAND} expect 111122223333 2h support plan change` (allowed users)\n"
         f"• `{COMMAND} help`: this text")
+VERBS = ("status", "open", "accounts", "scan", "expect")  # `help` is answered in the ack itself
 MAX_EXPECT = timedelta(days=7)
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -94,7 +95,7 @@ class Commands:
         self.bot = bot  # bot.app.Bot: monitor, store, deliverer, authz, status()
 
     def __call__(self, request: Request, answer: Callable[[str], None]) -> None:
-        handler = getattr(self, f"_{request.verb}", None)
+        handler = getattr(self, f"_{request.verb}") if request.verb in VERBS else None
         try:
             if handler is None:
                 raise CommandError(f"unknown command `{mrkdwn(request.verb)}`.\n\n{HELP}")
