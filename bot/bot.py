@@ -6,6 +6,7 @@ Each method is one thing an operator would name: sweep, deliver, remind, scan, e
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -68,6 +69,10 @@ class Bot:
         self.deliverer.remind()
 
     def reconcile(self) -> None:
+        """On taking the scheduler: finish what a crashed leader left between its steps."""
+        released = self.store.outbox.release_all_held()
+        if released:
+            log.warning("released %d finding(s) a crashed sweep left waiting for its digest decision", released)
         fixed = self.deliverer.reconcile()
         if fixed:
             log.info("reconciled %d message(s) posted before a restart", fixed)
@@ -84,9 +89,10 @@ class Bot:
         from bot.slack.replies import scan_text  # noqa: PLC0415
 
         now = self.clock()
-        if not self.store.state.take_lease("scan", user, SCAN_LEASE, now, detail=now.isoformat()):
+        holder = f"{user}/{uuid.uuid4().hex[:8]}"  # one lease per request: a holder would renew its own
+        if not self.store.state.take_lease("scan", holder, SCAN_LEASE, now, detail=now.isoformat()):
             running = self.store.state.lease("scan", now) or {}
-            answer(f":hourglass: A scan is already running, started by <@{running.get('holder', '?')}> "
+            answer(f":hourglass: A scan is already running, started by <@{running.get('holder', '?').split('/')[0]}> "
                    f"at {running.get('detail', '?')[:19].replace('T', ' ')} UTC.")
             return
         self.store.state.audit(now, user, "scan", ",".join(only or []) or "all")
@@ -97,21 +103,23 @@ class Bot:
         except Exception as exc:  # noqa: BLE001 - tell the user; the log has the details
             answer(f":warning: The scan failed: {exc}")
         finally:
-            self.store.state.release_lease("scan", user)
+            self.store.state.release_lease("scan", holder)
 
     def expect(self, user: str, account: str, duration: timedelta, reason: str) -> None:
         now = self.clock()
-        self.store.state.expect(account, now, duration, user, reason)
+        # CloudTrail's eventTime has whole seconds: a sign-in in the announcement's own second is inside
+        self.store.state.expect(account, now.replace(microsecond=0), duration, user, reason)
         self.store.state.audit(now, user, "expect", account, f"{duration} {reason}")
 
     # health ---------------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict]:
         try:
             self.store.state.ping()
+            last = self.store.state.last_sweep()  # a real read: SQLite answers SELECT 1 even from a broken file
             store = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means the store does not answer
+            self.metrics.healthy.set(0)
             return False, {"status": "unhealthy", "store": f"error: {exc.__class__.__name__}"}
-        last = self.store.state.last_sweep()
         reference = last.finished_at if last else self.started_at
         fresh = self.clock() - reference < 3 * self.settings.sweep_interval
         body = {"status": "ok" if fresh else "unhealthy", "store": store,

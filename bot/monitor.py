@@ -63,8 +63,8 @@ class Monitor:
     def run_sweep(self, only: Iterable[str] | None = None) -> SweepOutcome:
         """One sweep of every account (or `only` these), recorded in the store."""
         now = self.clock()
+        accounts = self.refresh_accounts()  # no credentials, Organizations denied: no sweep to record
         sweep_id = self.store.state.sweep_started(self.holder, now)
-        accounts = self.refresh_accounts()
         if only:
             accounts = [a for a in accounts if a.id in set(only)]
         outcome = SweepOutcome(accounts=len(accounts))

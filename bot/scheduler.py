@@ -40,8 +40,10 @@ class Scheduler:
         s = self._scheduler
         grace = max(int(self.interval.total_seconds()), 1)
         s.add_job(self._lead, "interval", seconds=self.lease_every, id="lease", next_run_time=utcnow())
+        # Paused until this replica holds the lock: `_lead` starts it at once then (at start-up and on
+        # takeover), so the first sweep is not skipped while the lock is still being taken.
         s.add_job(self._guarded(self.bot.sweep), "interval", seconds=self.interval.total_seconds(), id="sweep",
-                  misfire_grace_time=grace, next_run_time=utcnow())
+                  misfire_grace_time=grace, next_run_time=None)
         s.add_job(self._guarded(self.bot.deliver), "interval", seconds=self.deliver_every, id="deliver",
                   misfire_grace_time=grace)
         s.add_job(self._guarded(self.bot.remind), "interval", seconds=self.remind_every, id="remind",
@@ -68,6 +70,7 @@ class Scheduler:
         if self._leading and not was:
             log.info("this replica now runs the scheduler")
             self._guarded(self.bot.reconcile)()
+            self._scheduler.modify_job("sweep", next_run_time=utcnow())
         elif was and not self._leading:
             log.warning("this replica lost the scheduler lease")
 

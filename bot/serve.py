@@ -52,7 +52,9 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     log.info("listening on %s:%s (%s mode)", settings.host, server.effective_port,
              "Socket" if socket_mode else "HTTP")
     socket_handler = start_socket_mode(app, settings.slack_app_token.get_secret_value()) if socket_mode else None
-    bot.scheduler = Scheduler(bot, settings.sweep_interval)
+    # reminders are checked often enough for ROOTCHECK_REMIND_AFTER to mean what it says
+    remind_every = min(30.0, max(0.5, settings.remind_after.total_seconds() / 4))
+    bot.scheduler = Scheduler(bot, settings.sweep_interval, remind_every=remind_every)
     bot.scheduler.start()
     if settings.queue_url:
         from bot.consumer import start_consumer  # noqa: PLC0415
@@ -60,6 +62,7 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
         bot.consumer = start_consumer(settings, bot)
     _wait_for_signal()
     log.info("stopping: finishing in-flight work")
+    bot.deliverer.stopping.set()  # the post in flight finishes; the rest of its batch waits in the store
     if bot.consumer is not None:
         bot.consumer.stop()
     if socket_handler is not None:

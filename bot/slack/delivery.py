@@ -5,6 +5,7 @@ after a crash (reconcile from the channel's history), message refreshes and remi
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -47,6 +48,7 @@ class Deliverer:
         self.clock = clock
         self.metrics = metrics
         self.health = SlackHealth()
+        self.stopping = threading.Event()  # SIGTERM: messages claimed but not yet sent are handed back
 
     def render(self, delivery: Delivery) -> Message:
         now = self.clock()
@@ -78,6 +80,9 @@ class Deliverer:
         """Post every due pending message; failures stay pending with a retry time. Returns the ids posted."""
         posted = []
         for delivery in self.outbox.claim(self.clock(), limit):
+            if self.stopping.is_set():
+                self.outbox.retry_later(delivery, "handed back at shutdown", self.clock())
+                continue
             channel = delivery.target or self.default_channel
             try:
                 channel, ts = self.notifier.post(channel, self.render(delivery))

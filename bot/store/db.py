@@ -12,11 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x726F6F746D67  # "rootmg": replicas starting together migrate one at a time
 
 
 class StoreError(Exception):
@@ -43,6 +44,8 @@ def migrate(engine: Engine) -> str:
     known = {rev.revision for rev in script.walk_revisions()}
     try:
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":  # held until this transaction ends
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and current not in known:
                 raise StoreError(f"the database schema ({current}) is newer than this rootcheck "

@@ -17,6 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 LOCK_KEY = 0x726F6F74636B  # "rootck"
+# Is the lock still ours? A session that was cut and silently reconnected answers SELECT 1 but holds nothing.
+_STILL_HELD = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                   "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :k")
 
 
 class Leadership:
@@ -35,14 +38,18 @@ class Leadership:
             return self._file_lock()
         if self._connection is not None:
             try:
-                self._connection.execute(text("SELECT 1"))
-                return True
+                held = self._connection.execute(_STILL_HELD, {"k": LOCK_KEY}).scalar()
+                self._connection.commit()
+                if held:
+                    return True
             except SQLAlchemyError:
-                self.release()
-                return False
+                pass
+            self.release()
+            return False
         try:
             connection = self.engine.connect()
             if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+                connection.commit()  # the session lock outlives the transaction; do not sit "idle in transaction"
                 self._connection = connection
                 return True
             connection.close()
@@ -52,11 +59,12 @@ class Leadership:
 
     def release(self) -> None:
         if self._connection is not None:
-            try:
-                self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                self._connection.close()
-            except SQLAlchemyError:
-                pass
+            for step in (lambda c: c.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY}),
+                         lambda c: c.close()):  # close even when the unlock fails (a dead session)
+                try:
+                    step(self._connection)
+                except SQLAlchemyError:
+                    pass
             self._connection = None
         if self._file is not None:
             self._file.close()

@@ -68,19 +68,34 @@ class Outbox:
             conn.execute(update(findings).where(findings.c.id.in_(ids), findings.c.state == "held")
                          .values(state="pending"))
 
-    def claim(self, now: datetime, limit: int = 50) -> list[Delivery]:
-        """Pending messages that are due, marked `posting` atomically (one claimer wins)."""
+    def release_all_held(self) -> int:
+        """Rows a crashed sweep left `held` (its digest decision never came): they go out one by one."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(findings).where(findings.c.state == "held").values(state="pending")).rowcount
+
+    def claim(self, now: datetime, limit: int = 50, per_target: int = 2) -> list[Delivery]:
+        """Pending messages that are due, marked `posting` atomically (one claimer wins).
+
+        At most `per_target` per channel, the channels in turn (each one's oldest first): Slack takes
+        1 message/s per channel, so a burst in one channel must not hold back the others' alerts.
+        """
         claimed = []
         for table, is_digest in ((findings, False), (digests, True)):
-            due = select(table).where(table.c.state == "pending", or_(
-                table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)).order_by(
-                table.c.created_at).limit(limit)
+            turn = func.row_number().over(partition_by=table.c.target, order_by=(table.c.created_at, table.c.id))
+            ranked = select(table.c.id, turn.label("turn")).where(table.c.state == "pending", or_(
+                table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)).subquery()
+            due = (select(table, ranked.c.turn).join(ranked, ranked.c.id == table.c.id)
+                   .where(ranked.c.turn <= per_target)
+                   .order_by(ranked.c.turn, table.c.created_at, table.c.id).limit(limit))
             with self.engine.begin() as conn:
-                for row in conn.execute(due).all():
+                rows = conn.execute(due).all()
+                won = set()
+                for row in sorted(rows, key=lambda r: (r.created_at, r.id)):  # one lock order: no deadlocks
                     result = conn.execute(update(table).where(table.c.id == row.id, table.c.state == "pending")
                                           .values(state="posting", attempts=table.c.attempts + 1))
                     if result.rowcount == 1:
-                        claimed.append(_delivery(row, is_digest))
+                        won.add(row.id)
+                claimed += [_delivery(row, is_digest) for row in rows if row.id in won]
         return claimed
 
     def posted(self, delivery: Delivery, channel: str, ts: str, now: datetime) -> None:

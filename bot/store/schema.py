@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -80,6 +81,11 @@ digests = Table(
     Column("finding_ids", Text, nullable=False),  # JSON list
     *_delivery_columns(),
 )
+
+# Migration 0002: the claim query and resolve_absent.
+Index("ix_findings_claim", findings.c.state, findings.c.created_at)
+Index("ix_digests_claim", digests.c.state, digests.c.created_at)
+Index("ix_findings_account_kind", findings.c.account_id, findings.c.kind)
 
 accounts = Table(
     "accounts", metadata,

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import AccountError
-from bot.store.schema import accounts, audit, expectations, findings, leases, sweeps
+from bot.store.schema import accounts, audit, digests, expectations, findings, leases, sweeps
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,10 @@ class State:
             conn.execute(text("SELECT 1"))
 
     def purge(self, before: datetime) -> None:
-        """Retention: findings, sweeps and the audit log older than ROOTCHECK_RETENTION."""
+        """Retention: findings (and their digests), sweeps and the audit log older than ROOTCHECK_RETENTION."""
         with self.engine.begin() as conn:
             conn.execute(delete(findings).where(findings.c.created_at < before))
+            conn.execute(delete(digests).where(digests.c.created_at < before))
             conn.execute(delete(audit).where(audit.c.at < before))
             conn.execute(delete(sweeps).where(sweeps.c.started_at < before))
             conn.execute(delete(expectations).where(expectations.c.ends_at < before))
