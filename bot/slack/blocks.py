@@ -156,7 +156,8 @@ def _account(account_id: str | None, name: str | None) -> str:
 def _when(finding: Finding, now: datetime) -> str:
     moment = parse_time(finding.event_time) if finding.event_time else None
     if moment is None:
-        return "time not recorded" if finding.source == "cloudtrail" else "from the latest credential report"
+        return {"credential_report": "from the latest credential report",
+                "rootcheck": "found by rootcheck's sweeps"}.get(finding.source, "time not recorded")
     utc = f"{moment:%Y-%m-%d %H:%M} UTC"
     local = f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{utc}>"
     return f"{local} ({utc}), {_ago(now - moment)} before this alert"
@@ -177,8 +178,9 @@ def _status_context(delivery: Delivery) -> list:
         notes.append(f":calendar: *Expected*: announced by <@{mrkdwn(delivery.expected_by)}>: "
                      f"{mrkdwn(delivery.expected_reason, REASON_LIMIT)}")
     if delivery.resolved_at:
-        notes.append(f":recycle: *Resolved*: the latest credential report no longer shows this "
-                     f"({delivery.resolved_at:%Y-%m-%d %H:%M} UTC).")
+        why = ("the account was checked again" if delivery.kind == "coverage_gap"
+               else "the latest credential report no longer shows this")
+        notes.append(f":recycle: *Resolved*: {why} ({delivery.resolved_at:%Y-%m-%d %H:%M} UTC).")
     if delivery.acked_at:
         notes.append(f":white_check_mark: Acknowledged by <@{mrkdwn(delivery.acked_by)}> "
                      f"at {delivery.acked_at:%Y-%m-%d %H:%M} UTC")

@@ -232,6 +232,12 @@ def test_resolved_alert_says_so():
     assert "Resolved" in text and "2026-08-21 08:00 UTC" in text
 
 
+def test_resolved_coverage_gap_says_the_account_was_checked_again():
+    gap = ALL_KINDS["coverage_gap"]()
+    text = _all_text(render_alert(_delivery(gap, resolved_at=NOW), None, REMEDIATION, NOW))
+    assert "the account was checked again" in text and "credential report" not in text
+
+
 def test_thread_replies_are_plain_text_without_metadata():
     at = datetime(2026, 8, 20, 12, 41, tzinfo=timezone.utc)
     assert ack_reply("U0ADMIN", at) == ":white_check_mark: Acknowledged by <@U0ADMIN> at 2026-08-20 12:41 UTC."

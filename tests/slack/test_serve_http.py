@@ -366,8 +366,6 @@ def test_a_second_scan_is_told_who_started_the_running_one(group_bot):
     group_bot.answers(wait_for(new_scan, timeout=3, interval=0.1), 2)  # started, and finished
 
 
-@pytest.mark.xfail(reason="bot/bot.py Bot.scan takes the scan lease with the user id as holder, so the same "
-                          "user's second request renews it and starts a second scan", strict=False)
 def test_the_same_users_second_scan_is_also_told(group_bot):
     account, _ = group_bot.add_account(members=(ADMIN, MEMBER, GROUP_ADMIN))
     group_bot.standin.latency = 1.0
