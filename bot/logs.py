@@ -47,10 +47,12 @@ class Redactor(logging.Filter):
 
 
 class _TokenWarning(logging.Filter):
-    """Bolt warns that SLACK_BOT_TOKEN is unused when a client is given: by design here."""
+    """Bolt warns that SLACK_BOT_TOKEN from the environment is unused: by design, the app
+    authorizes with the configured client and its token (bot/app.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
+        message = record.getMessage()
+        return not ("`token` will be unused" in message or "will be ignored" in message and "token" in message)
 
 
 def configure(fmt: str, secrets: Iterable[str], level: int = logging.INFO) -> None:
