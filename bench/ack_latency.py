@@ -39,13 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import write_section  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Ack latency (issue 4)"
-DOCS_INTRO = "Performance measurements of rootcheck; each section says how to reproduce it.\n"
 ADMIN = "U0ADMIN"
 P99_TARGET, DEADLINE = 0.300, 3.0
 FIRST_ACCOUNT = 400000000001
@@ -303,17 +303,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def write_docs(path: Path, body: str) -> None:
-    """Create the file with a one-line intro if missing; replace only this benchmark's section."""
-    text = path.read_text() if path.exists() else DOCS_INTRO
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda m: section + ("\n" if m.end() < len(text) else ""), text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([s.__dict__ for s in result.samples]))
     if not args.no_docs:
-        write_docs(DOCS, body)
+        write_section(SECTION.removeprefix('## '), path=DOCS, body=body)
         print(f"wrote the section '{SECTION}' of {DOCS.relative_to(ROOT)}", file=sys.stderr)
     return 0 if ok else 1
 

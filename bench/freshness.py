@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sqlite3
 import statistics
 import sys
@@ -39,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.checks.cloudtrail import check_record  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Alert freshness (issue 5)"
-DOCS_INTRO = "# Benchmarks\n\nMeasured performance of rootcheck; each section says how to reproduce it.\n"
 FIRST_ACCOUNT = 410000000001
 
 
@@ -223,16 +222,6 @@ def render(args: argparse.Namespace, r: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else DOCS_INTRO
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda m: section + ("\n" if m.end() < len(text) else ""), text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     body = render(args, result, command)
     print(body)
     if not args.no_docs:
-        write_docs(DOCS, body)
+        write_section(SECTION.removeprefix('## '), path=DOCS, body=body)
         print(f"\nwrote {DOCS.relative_to(ROOT)}")
     return 0 if result["fresh"]["p99"] <= args.interval + result["sweep_max"] + 5 else 1
 

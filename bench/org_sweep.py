@@ -42,7 +42,6 @@ BIN = Path(sys.executable).parent
 ROOTCHECK = BIN / "rootcheck"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Organization sweep (issue 3)"
-DOCS_INTRO = "Performance measurements of rootcheck; each section says how to reproduce it.\n"
 CALLS_PER_ACCOUNT_GUESS = 7  # AssumeRole, 2 LookupEvents, alias, report Get/Generate/Get: for time bounds only
 
 # targets of the issue
@@ -132,6 +131,7 @@ class Run:
 #: adds ~40 ms to a call on a busy keep-alive connection.
 NODELAY_SHIM = """
 import socket, sys
+from bench.report import write_section  # noqa: E402
 from tests.fakes import aws_standin
 _setup = aws_standin._Handler.setup
 def setup(self):
@@ -364,16 +364,6 @@ def scaling_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
-def write_docs(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else DOCS_INTRO
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda m: section + ("\n" if m.end() < len(text) else ""), text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -503,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.docs.exists():  # a hand-written analysis under the generated figures survives a re-run
             match = re.search(rf"^{re.escape(SECTION)}\n.*?^(### .*?)(?=^## |\Z)", args.docs.read_text(), re.M | re.S)
             notes = match.group(1) if match else ""
-        write_docs(args.docs, body + ("\n\n" + notes.strip() if notes else ""))
+        write_section(SECTION.removeprefix('## '), path=args.docs, body=body + ("\n\n" + notes.strip() if notes else ""))
         print(f"wrote the section '{SECTION}' of {args.docs}", file=sys.stderr)
     return 0 if runs and all(r.correct for r in runs) else 1
 
