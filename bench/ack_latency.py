@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import write_section  # noqa: E402
+from bench.report import cpu_model, write_section  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
@@ -224,14 +224,7 @@ def server_side(metrics: str) -> str:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown CPU")
     return f"{os.cpu_count()} CPUs (nproc {nproc()}), {cpu}, Python {platform.python_version()}, {platform.system()}"
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import cpu_model  # noqa: E402
 from tests.archive import generate  # noqa: E402
 
 ROOTCHECK = Path(sys.executable).parent / "rootcheck"
@@ -141,15 +142,7 @@ def run_size(label: str, folder: Path, files: int) -> dict:
 
 
 def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+    return {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
             "platform": platform.platform(), "load": " ".join(f"{n:.2f}" for n in os.getloadavg())}
 
 

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.checks.cloudtrail import check_record  # noqa: E402
-from bench.report import write_section  # noqa: E402
+from bench.report import cpu_model, write_section  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
@@ -168,12 +168,7 @@ class Bench:
 
 
 def machine() -> str:
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model("")
     return f"{os.cpu_count()} CPU(s){', ' + model if model else ''}, Python {platform.python_version()}, " \
            f"{platform.system()} {platform.release()}"
 

@@ -38,6 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report import cpu_model, write_section  # noqa: E402
+
 BIN = Path(sys.executable).parent
 ROOTCHECK = BIN / "rootcheck"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -52,7 +56,6 @@ RSS_BASE_MIB, RSS_PER_ACCOUNT_MIB = 300.0, 0.7
 
 
 def default_concurrency() -> int:
-    sys.path.insert(0, str(ROOT))
     from bot.config import DEFAULT_CONCURRENCY  # noqa: PLC0415
 
     return DEFAULT_CONCURRENCY
@@ -131,7 +134,6 @@ class Run:
 #: adds ~40 ms to a call on a busy keep-alive connection.
 NODELAY_SHIM = """
 import socket, sys
-from bench.report import write_section  # noqa: E402
 from tests.fakes import aws_standin
 _setup = aws_standin._Handler.setup
 def setup(self):
@@ -292,12 +294,7 @@ def import_time() -> float:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = match.group(1).strip() if match else cpu
-    except OSError:
-        pass
+    cpu = cpu_model()
     import botocore  # noqa: PLC0415
 
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "python": platform.python_version(),

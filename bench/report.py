@@ -13,14 +13,17 @@ INTRO = ("# Benchmarks\n\nMeasured performance of rootcheck. Each section names 
          "(run from the repository root after the README's setup), the machine and the date.\n")
 
 
-def host() -> dict:
-    cpu = "unknown"
+def cpu_model(default: str = "unknown") -> str:
+    """The CPU's model name from /proc/cpuinfo, or `default` where there is none."""
     try:
         match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = match.group(1).strip() if match else cpu
     except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+        return default
+    return match.group(1).strip() if match else default
+
+
+def host() -> dict:
+    return {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
             "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
 
 
