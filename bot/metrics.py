@@ -40,7 +40,7 @@ class Metrics:
 
     def observe_ack(self, delivery, now: datetime) -> None:
         self.acks.inc()
-        if delivery.finding is not None and getattr(delivery, "posted_at", None):
+        if delivery.posted_at is not None:
             self.time_to_ack.observe((now - delivery.posted_at).total_seconds())
 
     def render(self) -> bytes:

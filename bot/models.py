@@ -115,6 +115,7 @@ class Delivery:
     ts: str | None = None
     acked_by: str | None = None
     acked_at: datetime | None = None
+    posted_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
     finding: Finding | None = None

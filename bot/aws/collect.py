@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 from typing import Callable, Iterable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from bot.aws.errors import account_error
 from bot.pacing import Pacer, TaskRunner
@@ -99,9 +99,7 @@ class _Job:
     def _guarded(self, runner: TaskRunner, task: Callable) -> None:
         try:
             task(runner)
-        except (ClientError, BotoCoreError) as exc:
-            self._fail(exc, getattr(task, "region", None))
-        except Exception as exc:  # noqa: BLE001 - one account's surprise must not stop the sweep
+        except Exception as exc:  # noqa: BLE001 - AWS errors and surprises alike stay this account's
             self._fail(exc, getattr(task, "region", None))
         finally:
             with self._lock:

@@ -22,7 +22,8 @@ REMINDED_SEVERITIES = ("critical", "high")
 def _delivery(row: Any, is_digest: bool) -> Delivery:
     m = row._mapping
     base = Delivery(id=m["id"], is_digest=is_digest, state=m["state"], target=m["target"], channel=m["channel"],
-                    ts=m["ts"], acked_by=m["acked_by"], acked_at=m["acked_at"], attempts=m["attempts"],
+                    ts=m["ts"], acked_by=m["acked_by"], acked_at=m["acked_at"], posted_at=m["posted_at"],
+                    attempts=m["attempts"],
                     last_error=m["last_error"], kind=m["kind"])
     if is_digest:
         base.finding_ids = json.loads(m["finding_ids"])

@@ -104,10 +104,6 @@ class State:
         return SweepRun(m["id"], m["started_at"], m["finished_at"], m["accounts"], m["failed"], m["findings"],
                         json.loads(m["errors"] or "[]"))
 
-    def sweep_count(self) -> int:
-        with self.engine.connect() as conn:
-            return len(conn.execute(select(sweeps.c.id)).all())
-
     # audit ----------------------------------------------------------------------------------
     def audit(self, now: datetime, actor: str | None, action: str, target: str | None = None,
               detail: str | None = None) -> None:

@@ -76,6 +76,7 @@ def test_admin_click_acknowledges_in_place_once(bot):
     _, channel, alert = bot.seeded_alert("ack")
     finding_id = alert["metadata"]["event_payload"]["finding_id"]
     acks_before = bot.metric("rootcheck_acks_total")
+    timed_before = bot.metric("rootcheck_time_to_acknowledge_seconds_count")
 
     status, _, seconds = bot.click(alert, channel, ADMIN)
     assert status == 200 and seconds < ACK_DEADLINE
@@ -90,6 +91,7 @@ def test_admin_click_acknowledges_in_place_once(bot):
     assert len(replies) == 1 and f"<@{ADMIN}>" in replies[0]["text"]
     assert replies[0]["metadata"] is None  # a thread reply is not an alert
     wait_for(lambda: bot.metric("rootcheck_acks_total") == acks_before + 1)
+    assert bot.metric("rootcheck_time_to_acknowledge_seconds_count") == timed_before + 1  # posted → ack
 
     stored = bot.store()
     try:
