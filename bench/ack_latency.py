@@ -282,7 +282,7 @@ def report(result: Result, args: argparse.Namespace, command: str) -> tuple[str,
         "Why it holds: the listeners call `ack()` first and hand everything else (AWS, the database, Slack "
         "calls) to a work pool, and Bolt runs them in the request thread (`process_before_response`), so a "
         "burst only queues behind request parsing and signature checks (waitress has 16 threads), never "
-        "behind AWS or Slack. What this benchmark found and `bot/app.py` now avoids: Bolt's default "
+        "behind AWS or Slack. What this benchmark found and `bot/serve/app.py` now avoids: Bolt's default "
         "single-workspace authorization called `auth.test` on the request path for every request until one "
         "had succeeded, so the first burst after start-up waited on Slack (p99 1.05 s, 9 requests over 1 s); "
         "and handing each listener to a second pool, then polling every 10 ms for its ack, made the median "

@@ -288,7 +288,7 @@ def md_table(runs: list[Run]) -> str:
 
 def import_time() -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import bot.cli, bot.scan_command, bot.sweeper, bot.aws.collect"],
+    subprocess.run([sys.executable, "-c", "import bot.cli, bot.scan.command, bot.sweeper, bot.aws.collect"],
                    cwd=ROOT, check=True, timeout=60)
     return time.perf_counter() - started
 

@@ -1,8 +1,5 @@
-"""`rootcheck serve | scan | doctor`: argument parsing and output only.
-
-Exit statuses of `scan`: 0 no findings, 1 findings, 2 usage/configuration/input error,
-3 some accounts could not be checked; when several apply, 2 beats 3 beats 1.
-"""
+"""`rootcheck serve | scan | doctor | health`: argument parsing only; each command's work lives
+in its face (`bot.scan`, `bot.serve`), imported when the command runs."""
 
 from __future__ import annotations
 
@@ -11,14 +8,10 @@ import re
 import sys
 from typing import Sequence
 
+from bot.exits import EXIT_ERROR, UsageError
 from bot.timeutil import parse_instant, utcnow
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 2, 3
 _ACCOUNT = re.compile(r"^\d{12}$")
-
-
-class UsageError(Exception):
-    """A mistake of the user's: one line on stderr, exit status 2, never a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,14 +39,6 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     except (ImportError, ValueError, OSError):
         pass
-
-
-def exit_status(input_errors: bool, account_errors: bool, findings: bool) -> int:
-    if input_errors:
-        return EXIT_ERROR
-    if account_errors:
-        return EXIT_PARTIAL
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,7 +77,7 @@ def _scan(args: argparse.Namespace) -> int:
     if since and until and since > until:
         raise UsageError("--since is after --until")
     output = args.format or ("table" if sys.stdout.isatty() else "json")
-    from bot import scan_command  # noqa: PLC0415 - keeps `--help` and other commands light
+    from bot.scan import command as scan_command  # noqa: PLC0415 - keeps `--help` and other commands light
 
     if args.events or args.credential_report:
         return scan_command.run_offline(args, since, until, accounts, output)
@@ -101,7 +86,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from bot.config import ConfigError  # noqa: PLC0415
-    from bot.serve import main as serve  # noqa: PLC0415
+    from bot.serve.main import main as serve  # noqa: PLC0415
 
     try:
         return serve()
@@ -111,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from bot.config import ConfigError, load_settings  # noqa: PLC0415
-    from bot.doctor import run  # noqa: PLC0415
+    from bot.serve.doctor import run  # noqa: PLC0415
 
     try:
         return run(load_settings())

@@ -128,6 +128,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Document:
+    """One named unit of offline input. `path` is set for local files, so workers can read them."""
+
+    name: str
+    path: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     """One line of `rootcheck doctor`: what was checked, whether it works, and how to fix it."""
 

@@ -433,8 +433,8 @@ def test_s3_named_object_is_read_without_list_permission(run_rootcheck, locked_s
 def test_fast_record_loop_gives_exactly_what_the_general_path_gives(tmp_path):
     """Every corpus record, plus odd variants, inside one trail file: same counts, times, findings, warnings."""
     from bot.checks.records import parse_document
-    from bot.inputs import Document
-    from bot.offline import DocumentResult, Window, _check_item, analyse_events
+    from bot.models import Document
+    from bot.scan.offline import DocumentResult, Window, _check_item, analyse_events
 
     corpus = Path(__file__).parent / "fixtures" / "corpus"
     records = []

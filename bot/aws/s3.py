@@ -16,7 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from bot.inputs import Document, is_archive_file
+from bot.checks.records import is_archive_file
+from bot.models import Document
 
 FETCH_THREADS = 8
 READ_AHEAD = 16  # objects fetched or being fetched ahead of the consumer ...

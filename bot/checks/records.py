@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - exercised only where orjson is absent
     _loads = json.loads
     _DecodeError = (ValueError,)
 
+ARCHIVE_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
+DIGEST_MARK = "_CloudTrail-Digest_"  # <account>_CloudTrail-Digest_<region>_...json.gz: hashes, no records
 _ACCOUNT_DIR = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/")
 _DATE_DIR = re.compile(r"/CloudTrail(?:-Digest|-Insight)?/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
 
@@ -70,6 +72,11 @@ def account_from_path(path: str) -> str | None:
     """The account folder of an archive path: AWSLogs/[o-…/]<account>/."""
     match = _ACCOUNT_DIR.search(path.replace("\\", "/"))
     return match.group(1) if match else None
+
+
+def is_archive_file(name: str) -> bool:
+    """A file (or S3 key) a folder walk or a listing reads: records, not a CloudTrail digest file."""
+    return name.endswith(ARCHIVE_SUFFIXES) and DIGEST_MARK not in name
 
 
 def date_from_path(path: str) -> date | None:

@@ -92,7 +92,7 @@ class Commands:
     """What each verb does; runs on the work pool, answers through `answer`."""
 
     def __init__(self, bot: Any):
-        self.bot = bot  # bot.app.Bot: monitor, store, deliverer, authz, status()
+        self.bot = bot  # bot.serve.operations.Operations: monitor, store, deliverer, authz, status()
 
     def __call__(self, request: Request, answer: Callable[[str], None]) -> None:
         handler = getattr(self, f"_{request.verb}") if request.verb in VERBS else None

@@ -360,7 +360,7 @@ def test_a_second_scan_is_told_who_started_the_running_one(group_bot):
     summary = group_bot.answers(first_url, 2, timeout=30)[1]
     assert summary["text"].startswith(":mag: Scan finished: 1 account(s)")
     # once it is done, a new scan may start (Bot.scan answers the summary a moment before it lets go
-    # of the scan lease: see the report on bot/bot.py; so allow that moment)
+    # of the scan lease: see the report on bot/serve/operations.py; so allow that moment)
     def new_scan() -> str | None:
         url = group_bot.command(f"scan {account}", ADMIN)[3]
         return url if "Scan started" in group_bot.answers(url)[0]["text"] else None

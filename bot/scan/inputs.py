@@ -1,6 +1,6 @@
 """Where offline input comes from: files, folders (a trail archive), stdin, and S3.
 
-Only names and bytes leave this module; parsing and detection happen in `bot.offline`.
+Only names and bytes leave this module; parsing and detection happen in `bot.scan.offline`.
 Folder walks and S3 listings are lazy, so an archive of any size is never listed into memory
 at once, and S3 is imported only when an `s3://` path is given.
 """
@@ -11,25 +11,16 @@ import gzip
 import os
 import sys
 import zlib
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
-ARCHIVE_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
-DIGEST_MARK = "_CloudTrail-Digest_"  # <account>_CloudTrail-Digest_<region>_...json.gz: hashes, no records
+from bot.checks.records import is_archive_file
+from bot.models import Document
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 class InputError(Exception):
     """An input that cannot be read at all: named, one line, exit status 2."""
-
-
-@dataclass(frozen=True)
-class Document:
-    """One named unit of input. `path` is set for local files, so workers can read them."""
-
-    name: str
-    path: str | None = None
-    data: bytes | None = None
 
 
 def iter_documents(spec: str, on_error: Callable[[str], None],
@@ -51,11 +42,6 @@ def iter_documents(spec: str, on_error: Callable[[str], None],
         yield Document(name=spec, path=spec)
     else:
         on_error(f"{spec}: no such file or folder")
-
-
-def is_archive_file(name: str) -> bool:
-    """A file (or S3 key) a folder walk or a listing reads: records, not a CloudTrail digest file."""
-    return name.endswith(ARCHIVE_SUFFIXES) and DIGEST_MARK not in name
 
 
 def read_bytes(document: Document) -> bytes:

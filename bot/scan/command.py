@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterator
 
-from bot.cli import UsageError, exit_status
-from bot.console import print_lines, print_table, write_json_line
+from bot.exits import UsageError, exit_status
 from bot.models import Finding
-from bot.offline import OfflineScan, Summary, Window
+from bot.scan.offline import OfflineScan, Summary, Window
+from bot.scan.output import print_lines, print_table, write_json_line
 from bot.timeutil import utcnow
 
 Advance = Callable[[int], None]

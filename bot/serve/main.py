@@ -39,8 +39,8 @@ def main() -> int:
 
 
 def _run(settings: Settings, store, socket_mode: bool) -> int:
-    from bot.app import build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
-    from bot.scheduler import Scheduler  # noqa: PLC0415
+    from bot.serve.app import build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
+    from bot.serve.scheduler import Scheduler  # noqa: PLC0415
 
     bot = build_bot(settings, store)
     work = ThreadPoolExecutor(8, thread_name_prefix="rootcheck-work")
@@ -57,7 +57,7 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     bot.scheduler = Scheduler(bot, settings.sweep_interval, remind_every=remind_every)
     bot.scheduler.start()
     if settings.queue_url:
-        from bot.consumer import start_consumer  # noqa: PLC0415
+        from bot.serve.consumer import start_consumer  # noqa: PLC0415
 
         bot.consumer = start_consumer(settings, bot)
     _wait_for_signal()

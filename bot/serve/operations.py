@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 SCAN_LEASE = timedelta(hours=1)
 
 
-class Bot:
+class Operations:
     def __init__(self, settings: Any, store: Any, monitor: Any, deliverer: Any, authz: Any, metrics: Any,
                  holder: str, clock: Callable[[], datetime] = utcnow):
         self.settings = settings

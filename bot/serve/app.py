@@ -18,9 +18,9 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.bot import Bot
 from bot.metrics import Metrics
-from bot.monitor import Monitor
+from bot.serve.monitor import Monitor
+from bot.serve.operations import Operations
 from bot.slack import actions, commands
 from bot.slack.authz import Authorizer
 from bot.slack.delivery import Deliverer
@@ -33,7 +33,7 @@ LISTENER_THREADS = 32  # Bolt's default of 5 would let lazy listeners queue (our
 WORK_THREADS = 8
 
 
-def build_bot(settings, store: Store, clock=None, **collector_options) -> Bot:
+def build_bot(settings, store: Store, clock=None, **collector_options) -> Operations:
     """Everything but the network listeners; tests and `serve` build the same object."""
     kwargs = {"clock": clock} if clock else {}
     holder = f"{socket.gethostname()}:{os.getpid()}"
@@ -44,10 +44,10 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Bot:
     deliverer = Deliverer(store.outbox, Notifier(client), settings.remediation_url, settings.channel,
                           monitor.account_name, settings.sweep_interval, settings.admins, metrics=metrics, **kwargs)
     authz = Authorizer(client, settings.admins)
-    return Bot(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
+    return Operations(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
 
 
-def build_app(settings, bot: Bot, work: ThreadPoolExecutor, socket_mode: bool) -> App:
+def build_app(settings, bot: Operations, work: ThreadPoolExecutor, socket_mode: bool) -> App:
     """The Bolt app with every listener registered; no Slack call is made here."""
     client = bot.deliverer.notifier.client
     token = client.token
@@ -73,7 +73,7 @@ def build_app(settings, bot: Bot, work: ThreadPoolExecutor, socket_mode: bool) -
     return app
 
 
-def wsgi_app(bot: Bot, app: App | None) -> Callable:
+def wsgi_app(bot: Operations, app: App | None) -> Callable:
     """/healthz and /metrics always; /slack/events when given the Bolt app (HTTP mode)."""
     slack = SlackRequestHandler(app) if app is not None else None
 

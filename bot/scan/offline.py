@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable, Iterator
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.credential_report import check_root_row, parse_report, root_row
 from bot.checks.records import Skipped, account_from_path, date_from_path, parse_document, unwrap
-from bot.inputs import Document, InputError, iter_documents, read_bytes
-from bot.models import Finding
+from bot.models import Document, Finding
+from bot.scan.inputs import InputError, iter_documents, read_bytes
 from bot.timeutil import parse_time
 
 try:
