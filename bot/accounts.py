@@ -16,7 +16,8 @@ from bot.models import Account
 _ACCOUNT = re.compile(r"^\d{12}$")
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
-_FIELDS = {"id", "name", "channel", "role_arn"}
+_OWNER = re.compile(r"^(?:[UWS][A-Z0-9]{2,}|[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+)$")
+_FIELDS = {"id", "name", "channel", "role_arn", "owners"}
 
 
 class AccountsFileError(ValueError):
@@ -44,12 +45,20 @@ def merge_accounts(*sources: Iterable[Account]) -> list[Account]:
     return list(merged.values())
 
 
+def split_owners(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(owners, rejected) from a list or a space-separated string (an Organizations tag value
+    allows no commas): Slack user ids U…/W…, user-group ids S…, or email addresses."""
+    items = value.split() if isinstance(value, str) else [str(v).strip() for v in value or () if str(v).strip()]
+    good = tuple(dict.fromkeys(v for v in items if _OWNER.match(v)))
+    return good, tuple(v for v in items if not _OWNER.match(v))
+
+
 def _entry(item: Any, number: int, source: str) -> Account:
     where = f"{source}: entry {number}"
     if isinstance(item, (str, int)):
         item = {"id": str(item)}
     if not isinstance(item, dict):
-        raise AccountsFileError(f"{where}: expected a mapping with id, name, channel, role_arn")
+        raise AccountsFileError(f"{where}: expected a mapping with id, name, channel, role_arn, owners")
     unknown = set(item) - _FIELDS
     if unknown:
         raise AccountsFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -63,6 +72,14 @@ def _entry(item: Any, number: int, source: str) -> Account:
         match = _ROLE_ARN.match(str(role_arn))
         if not match or match.group(1) != account_id:
             raise AccountsFileError(f"{where} ({account_id}): role_arn must be an IAM role ARN in that account")
+    owners_value = item.get("owners")
+    if owners_value is not None and not isinstance(owners_value, (str, list)):
+        raise AccountsFileError(f"{where} ({account_id}): owners must be a list of Slack user ids, "
+                                "user-group ids or email addresses")
+    owners, rejected = split_owners(owners_value)
+    if rejected:
+        raise AccountsFileError(f"{where} ({account_id}): owners: not a Slack user id (U…/W…), user-group id "
+                                f"(S…) or email address: {', '.join(map(repr, rejected))}")
     name = item.get("name")
     return Account(id=account_id, name=str(name) if name is not None else None,
-                   channel=channel, role_arn=role_arn)
+                   channel=channel, role_arn=role_arn, owners=owners)

@@ -21,8 +21,26 @@ SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)
+class Clues:
+    """What grouping reads from a CloudTrail record beyond the finding's JSON line.
+
+    Kept with each stored finding, so a session can be rebuilt from the store alone: the root
+    session key (console credentials are refreshed, so a session has several), the console
+    markers (`sessionCredentialFromConsole`, `invokedBy` signin), read-only and failure.
+    """
+
+    access_key_id: str | None = None
+    console: bool = False
+    read_only: bool = False
+    failed: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One problem worth a human's attention; the field order is the JSON line order."""
+    """One problem worth a human's attention; the field order is the JSON line order.
+
+    `clues` (CloudTrail findings only) is not part of the JSON line or of equality.
+    """
 
     id: str
     kind: str
@@ -37,9 +55,10 @@ class Finding:
     user_agent: str | None = None
     mfa_used: bool | None = None
     detail: str = ""
+    clues: Clues | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clues"}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Finding":
@@ -49,12 +68,16 @@ class Finding:
 
 @dataclass(frozen=True)
 class Account:
-    """An AWS account to sweep; `role_arn` None means "use the base credentials"."""
+    """An AWS account to sweep; `role_arn` None means "use the base credentials".
+
+    `owners`: Slack user ids (U…/W…), user-group ids (S…) or email addresses, as configured.
+    """
 
     id: str
     name: str | None = None
     channel: str | None = None
     role_arn: str | None = None
+    owners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bot.checks.fingerprint import canonical_json, finding_id, valid_account
-from bot.models import Finding
+from bot.models import Clues, Finding
 from bot.timeutil import iso_z, parse_time
 
 SIGNIN_SERVICE = "signin.amazonaws.com"
@@ -94,7 +94,14 @@ def _root_activity(record: dict, identity: dict, account_hint: str | None) -> Fi
     suffix = f" ({', '.join(notes)})" if notes else ""
     severity = "medium" if failed or read_only else "high"
     return _finding(record, account_hint, "root_activity", severity, mfa,
-                    f"The root user called {call}{suffix}.")
+                    f"The root user called {call}{suffix}.", _clues(record, identity, read_only, failed))
+
+
+def _clues(record: dict, identity: dict, read_only: bool, failed: bool) -> Clues:
+    console = (_yes_no(record.get("sessionCredentialFromConsole")) is True
+               or _lower(identity.get("invokedBy")) == SIGNIN_SERVICE)
+    return Clues(access_key_id=_text(identity.get("accessKeyId")), console=console, read_only=read_only,
+                 failed=failed)
 
 
 def _failed(record: dict) -> bool:
@@ -105,7 +112,7 @@ def _failed(record: dict) -> bool:
 
 
 def _finding(record: dict, account_hint: str | None, kind: str, severity: str,
-             mfa: bool | None, detail: str) -> Finding:
+             mfa: bool | None, detail: str, clues: Clues | None = None) -> Finding:
     account = record_account(record, account_hint)
     event_id = _text(record.get("eventID"))
     return Finding(
@@ -122,6 +129,7 @@ def _finding(record: dict, account_hint: str | None, kind: str, severity: str,
         user_agent=_text(record.get("userAgent")),
         mfa_used=mfa,
         detail=detail,
+        clues=clues or Clues(failed=kind == "root_console_login_failed"),
     )
 
 

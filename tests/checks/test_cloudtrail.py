@@ -152,3 +152,32 @@ def test_service_event_is_not_root_activity():
 def test_odd_values_never_crash(field, value):
     finding = check_record(login(**{field: value}))
     assert finding is not None and finding.kind == "root_console_login"
+
+
+def activity(identity: dict | None = None, **changes):
+    record = copy.deepcopy(ACTIVITY)
+    record.pop("sessionCredentialFromConsole", None)
+    record["userIdentity"].pop("invokedBy", None)
+    record["userIdentity"].update(identity or {})
+    record.update(changes)
+    return record
+
+
+@pytest.mark.parametrize("identity,changes,console", [
+    ({}, {"sessionCredentialFromConsole": "true"}, True),
+    ({}, {"sessionCredentialFromConsole": True}, True),
+    ({"invokedBy": "signin.amazonaws.com"}, {}, True),
+    ({}, {"sessionCredentialFromConsole": "false"}, False),
+    ({}, {}, False),
+])
+def test_clues_record_the_console_markers(identity, changes, console):
+    assert check_record(activity(identity, **changes)).clues.console is console
+
+
+def test_clues_carry_key_read_only_and_failure_but_not_the_json_line():
+    finding = check_record(activity({"accessKeyId": "ASIAKEY1"}, readOnly=True, errorCode="AccessDenied"))
+    assert (finding.clues.access_key_id, finding.clues.read_only, finding.clues.failed) == ("ASIAKEY1", True, True)
+    assert "clues" not in finding.to_dict()
+    assert check_record(activity({"accessKeyId": ""})).clues.access_key_id is None
+    failed_login = check_record(login(responseElements={"ConsoleLogin": "Failure"}))
+    assert failed_login.clues.failed and not failed_login.clues.console
