@@ -150,3 +150,15 @@ def test_user_agent_markup_is_printed_literally_in_the_table(run_rootcheck, tmp_
     path.write_text(json.dumps(record))
     result = run_rootcheck("scan", "--events", str(path), "--format", "table")
     assert b"[bold]x[/]" in result.stdout
+
+
+def test_table_shows_the_alerts_the_bot_would_post_and_json_stays_one_finding_per_line(run_rootcheck):
+    day = CORPUS / "sessions" / "day.jsonl"
+    table = run_rootcheck("scan", "--events", str(day), "--format", "table")
+    out = table.stdout.decode()
+    assert table.returncode == 1 and "7 alert(s) from 13 finding(s)" in out
+    assert "Root console sign-in without MFA" in out and "After 3 failed sign-in(s)" in out
+    assert "High-risk root call: StopLogging" in out and "3 failed root sign-ins" in out
+    assert out.index("CRITICAL") < out.index("HIGH ") < out.index("MEDIUM")
+    lines = json_lines(run_rootcheck("scan", "--events", str(day), "--format", "json").stdout)
+    assert len(lines) == 13 and all("clues" not in line for line in lines)

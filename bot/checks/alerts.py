@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.models import SEVERITIES, Finding
-from bot.timeutil import iso_z, parse_time
+from bot.timeutil import parse_time
 
+SESSION_SPAN = timedelta(hours=12)  # a root session or credentials alert takes calls this long
+FAILURE_WINDOW = timedelta(hours=1)
 GUESSING_COUNT, GUESSING_SPAN = 10, timedelta(minutes=10)  # failed sign-ins that look like guessing
 IPS_KEPT = 200  # distinct addresses remembered per alert (a distributed guess can use thousands)
 RISKY_KEPT = 20
@@ -46,6 +48,8 @@ class Summary:
     regions: list[str] = field(default_factory=list)
     first: str | None = None
     last: str | None = None
+    first_call: str | None = None
+    last_call: str | None = None
     ips: list[str] = field(default_factory=list)
     more_ips: int = 0
     keys: list[str] = field(default_factory=list)
@@ -69,6 +73,9 @@ class Summary:
             return
         clues = finding.clues
         self.calls += 1
+        if when:
+            self.first_call = min(self.first_call or when, when)
+            self.last_call = max(self.last_call or when, when)
         self.read_only += bool(clues and clues.read_only)
         self.failed_calls += bool(clues and clues.failed)
         self.events[finding.event_name or "?"] += 1
@@ -119,30 +126,49 @@ class Summary:
         self.risky.sort(key=lambda r: (r["event_time"] or "", r["id"]))
 
 
-def alert_severity(grouping: str, summary: Summary, escalations: frozenset[str] = frozenset(),
-                   expected: bool = False) -> str:
-    """The highest of the findings' severities and the escalations; only `expect` lowers it.
+@dataclass
+class Alert:
+    """An alert as grouping sees it; the store persists it, `scan --format table` prints it."""
 
-    A high-risk call's own alert (and a credentials alert that call opened) stays critical when
-    expected. Failed sign-ins: `medium`, `high` when they look like guessing. A root session after
-    10 or more failed sign-ins in the hour before it is `critical`, with or without MFA.
-    """
-    severity = summary.severity if summary.count else "low"
-    if grouping == FAILURES:
-        severity = "high" if summary.guessing() else highest(severity, "medium")
-    if grouping == SESSION and summary.failures_before >= GUESSING_COUNT:
-        severity = "critical"
-    if escalations:
-        severity = "critical"
-    if expected:
-        return "critical" if "high_risk" in escalations else "low"
-    return severity
+    id: str
+    account_id: str | None
+    kind: str  # the kind of the finding that opened it
+    grouping: str  # SESSION, CREDENTIALS, FAILURES, HIGH_RISK or SINGLE
+    start: datetime | None  # sign-in, first failure, first call
+    key: str | None = None  # credentials: the access key, or the source IP without one
+    ip: str | None = None  # session: the sign-in's source IP
+    opened_at: str | None = None  # event time of the finding that opened it (the order of posting)
+    console: bool = False  # opened by a console call (credentials whose sign-in is not in view)
+    escalations: set[str] = field(default_factory=set)
+    summary: Summary = field(default_factory=Summary)
+
+    @property
+    def end(self) -> datetime | None:
+        """Until when a finding may still join (by its event time)."""
+        if self.start is None:
+            return None
+        return self.start + (FAILURE_WINDOW if self.grouping == FAILURES else SESSION_SPAN)
+
+    def severity(self, expected: bool = False) -> str:
+        """The highest of the findings' severities and the escalations; only `expect` lowers it.
+
+        A high-risk call's own alert (and a credentials alert that call opened) stays critical
+        when expected. Failed sign-ins: `medium`, `high` when they look like guessing. A root
+        session after 10 or more failed sign-ins in the hour before it is `critical`, MFA or not.
+        """
+        summary = self.summary
+        severity = summary.severity if summary.count else "low"
+        if self.grouping == FAILURES:
+            severity = "high" if summary.guessing() else highest(severity, "medium")
+        if self.grouping == SESSION and summary.failures_before >= GUESSING_COUNT:
+            severity = "critical"
+        if self.escalations:
+            severity = "critical"
+        if expected:
+            return "critical" if "high_risk" in self.escalations else "low"
+        return severity
 
 
 def failures_before(failure_times: list[datetime], signin: datetime) -> int:
     """Failed sign-ins in the hour before a successful one."""
     return sum(1 for t in failure_times if signin - timedelta(hours=1) <= t < signin)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return iso_z(moment) if moment else None

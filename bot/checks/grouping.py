@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from bot.checks.alerts import CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SINGLE, Summary, failures_before
+from bot.checks.alerts import (CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert,
+                               failures_before)
 from bot.models import Finding
 from bot.timeutil import parse_time
 
-SESSION_SPAN = timedelta(hours=12)
 CLOCK_SKEW = timedelta(minutes=5)
-FAILURE_WINDOW = timedelta(hours=1)
 SIGNIN_WAIT = timedelta(minutes=2)
 HIGH_RISK_EVENTS = frozenset({
     "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "CreateAccessKey", "CreateLoginProfile",
@@ -34,30 +33,6 @@ HIGH_RISK_EVENTS = frozenset({
     "DeleteDetector", "StopConfigurationRecorder", "DeleteConfigurationRecorder", "PutBucketPolicy",
     "DeleteBucketPolicy",
 })
-
-
-@dataclass
-class Alert:
-    """An alert as grouping sees it; the store persists it, `scan --format table` prints it."""
-
-    id: str
-    account_id: str | None
-    kind: str  # the kind of the finding that opened it
-    grouping: str  # SESSION, CREDENTIALS, FAILURES, HIGH_RISK or SINGLE
-    start: datetime | None  # sign-in, first failure, first call
-    key: str | None = None  # credentials: the access key, or the source IP without one
-    ip: str | None = None  # session: the sign-in's source IP
-    opened_at: str | None = None  # event time of the finding that opened it (the order of posting)
-    console: bool = False  # opened by a console call (credentials whose sign-in is not in view)
-    escalations: set[str] = field(default_factory=set)
-    summary: Summary = field(default_factory=Summary)
-
-    @property
-    def end(self) -> datetime | None:
-        """Until when a finding may still join (by its event time)."""
-        if self.start is None:
-            return None
-        return self.start + (FAILURE_WINDOW if self.grouping == FAILURES else SESSION_SPAN)
 
 
 @dataclass
@@ -95,18 +70,6 @@ def group(findings: Sequence[Finding], open_alerts: Iterable[Alert], *, now: dat
 
 def console_markers(finding: Finding) -> bool:
     return bool(finding.clues and finding.clues.console)
-
-
-def credentials_label(alert: Alert) -> str:
-    """What root credentials these are: a root access key, temporary credentials, a console session."""
-    key = alert.key or ""
-    if key.startswith("AKIA"):
-        return "Root access key in use"
-    if alert.console:
-        return "Root console session, sign-in not in view"
-    if key.startswith("ASIA"):
-        return "Temporary root credentials in use"
-    return "Root credentials in use, no sign-in in view"
 
 
 def _order(finding: Finding) -> tuple:

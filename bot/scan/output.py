@@ -10,6 +10,9 @@ import json
 import sys
 from typing import IO, Iterable
 
+from bot.checks.alerts import Alert, rank
+from bot.checks.grouping import group
+from bot.checks.story import span, story, title
 from bot.models import Finding
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "dim"}
@@ -21,25 +24,38 @@ def write_json_line(finding: Finding, stream: IO[str] = sys.stdout) -> None:
 
 
 def print_table(findings: Iterable[Finding], stream: IO[str] = sys.stdout) -> None:
+    """The alerts the bot would post for these findings: grouped, most severe first, with counts."""
     from rich.console import Console  # noqa: PLC0415 - rich costs start-up; only tables need it
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="rootcheck findings", show_lines=False)
-    for column in ("Severity", "Kind", "Account", "Time (UTC)", "Region", "Source IP", "MFA", "User agent",
-                   "Detail"):
+    findings = list(findings)
+    by_id = {finding.id: finding for finding in findings}
+    alerts = sorted(group(findings, []).alerts.values(),
+                    key=lambda a: (rank(a.severity()), a.opened_at or "", a.id))
+    table = Table(title=f"rootcheck: {len(alerts)} alert(s) from {len(findings)} finding(s)", show_lines=True)
+    for column in ("Severity", "Alert", "Kind", "Account", "When (UTC)", "Count", "What happened"):
         table.add_column(column, overflow="fold")
-    rows = sorted(findings, key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.event_time or ""))
-    for f in rows:
-        table.add_row(Text(f.severity.upper(), style=SEVERITY_STYLE.get(f.severity, "")),
+    for alert in alerts:
+        opener = by_id[alert.id]
+        severity = alert.severity()
+        table.add_row(Text(severity.upper(), style=SEVERITY_STYLE.get(severity, "")),
                       *(Text(value) for value in (
-                          f.kind, f.account_id or "-", f.event_time or "-", f.region or "-",
-                          f.source_ip or "-", _mfa(f.mfa_used), f.user_agent or "-", f.detail)))
-    console = Console(file=stream, width=None if stream.isatty() else 180)
-    if rows:
-        console.print(table)
-    else:
-        console.print("No findings.")
+                          title(alert, opener), alert.kind, alert.account_id or "-",
+                          span(alert.summary.first, alert.summary.last), str(alert.summary.count),
+                          _details(alert, opener))))
+    console = Console(file=stream, width=None if stream.isatty() else 200)
+    console.print(table if alerts else "No findings.")
+
+
+def _details(alert: Alert, opener: Finding) -> str:
+    lines = [f"{label}: {text}" for label, text in story(alert)]
+    if opener.source == "cloudtrail":
+        lines.insert(0, f"From {opener.source_ip or '-'} · {opener.user_agent or '-'} · {opener.region or '-'}"
+                        f" · MFA {_mfa(opener.mfa_used)}")
+    if alert.summary.count == 1:
+        lines.append(opener.detail)
+    return "\n".join(lines)
 
 
 def print_lines(lines: Iterable[str], stream: IO[str] = sys.stderr) -> None:
@@ -47,8 +63,6 @@ def print_lines(lines: Iterable[str], stream: IO[str] = sys.stderr) -> None:
         stream.write(line + "\n")
     stream.flush()
 
-
-_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 def _mfa(value: bool | None) -> str:

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.checks.alerts import alert_severity
 from bot.checks.cloudtrail import check_record
-from bot.checks.grouping import CREDENTIALS, FAILURES, HIGH_RISK, SESSION, credentials_label, group
+from bot.checks.alerts import CREDENTIALS, FAILURES, HIGH_RISK, SESSION
+from bot.checks.grouping import group
+from bot.checks.story import credentials_label
 from tests.conftest import CORPUS
 
 SESSIONS = CORPUS / "sessions"
@@ -45,7 +46,7 @@ def alerts_of(records, **options):
 
 
 def severity(alert):
-    return alert_severity(alert.grouping, alert.summary, frozenset(alert.escalations))
+    return alert.severity()
 
 
 def test_the_day_gives_exactly_the_expected_alerts():
@@ -191,7 +192,7 @@ def test_a_high_risk_call_that_opens_a_credentials_alert_makes_one_message_and_l
     _, alerts = alerts_of([first, later])
     [alert] = alerts
     assert alert.summary.count == 2 and severity(alert) == "critical"
-    assert alert_severity(alert.grouping, alert.summary, frozenset(alert.escalations), expected=True) == "critical"
+    assert alert.severity(expected=True) == "critical"
 
 
 def test_root_access_key_and_assume_root_credentials_are_named_for_what_they_are():
@@ -241,5 +242,5 @@ def test_calls_in_other_regions_join_by_key(region):
 def test_an_expected_alert_is_low_unless_it_is_a_high_risk_calls_own():
     outcome = group(findings(DAY), [])
     for alert in outcome.alerts.values():
-        lowered = alert_severity(alert.grouping, alert.summary, frozenset(alert.escalations), expected=True)
+        lowered = alert.severity(expected=True)
         assert lowered == ("critical" if alert.grouping == HIGH_RISK else "low")
