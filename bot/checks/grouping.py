@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from bot.checks.alerts import (CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert,
-                               failures_before)
-from bot.models import Finding
+from bot.models import (CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert, Finding,
+                        failures_before)
 from bot.timeutil import parse_time
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -92,13 +91,13 @@ class _Grouper:
         decision = Decision(finding)
         when = parse_time(finding.event_time) if finding.event_time else None
         if finding.kind == "root_console_login":
-            self._open(decision, SESSION, when, ip=finding.source_ip)
+            self._new_alert(decision, SESSION, when, ip=finding.source_ip)
         elif finding.kind == "root_console_login_failed":
             self._failure(decision, when)
         elif finding.kind == "root_activity":
             self._activity(decision, when)
         else:
-            self._open(decision, SINGLE, when)
+            self._new_alert(decision, SINGLE, when)
         return decision
 
     # sign-ins and failures ------------------------------------------------------------------
@@ -108,7 +107,7 @@ class _Grouper:
         window = next((a for a in sorted(self._of(finding, FAILURES), key=lambda a: a.start, reverse=True)
                        if when is not None and a.start <= when < a.end), None)
         if window is None:
-            self._open(decision, FAILURES, when)
+            self._new_alert(decision, FAILURES, when)
         else:
             self._join(decision, window)
         if when is None:
@@ -132,14 +131,14 @@ class _Grouper:
         if home is None:
             home = self._credentials_for(finding, when)
         if home is None:
-            alert = self._open(decision, CREDENTIALS, when, key=self._credentials_key(finding))
+            alert = self._new_alert(decision, CREDENTIALS, when, key=self._credentials_key(finding))
             alert.console = console_markers(finding)
             if risky:  # its own alert is the one it opened: one call never makes two messages
                 alert.escalations.add("high_risk")
             return
         self._join(decision, home)
         if risky:
-            self._open(decision, HIGH_RISK, when).escalations.add("high_risk")
+            self._new_alert(decision, HIGH_RISK, when).escalations.add("high_risk")
 
     def _session_for(self, finding: Finding, when: datetime | None) -> Alert | None:
         key = finding.clues.access_key_id if finding.clues else None
@@ -176,7 +175,7 @@ class _Grouper:
         return [a for a in self.alerts.values()
                 if a.grouping == grouping and a.account_id == finding.account_id and a.start is not None]
 
-    def _open(self, decision: Decision, grouping: str, when: datetime | None, key: str | None = None,
+    def _new_alert(self, decision: Decision, grouping: str, when: datetime | None, key: str | None = None,
               ip: str | None = None) -> Alert:
         finding = decision.finding
         alert = Alert(id=finding.id, account_id=finding.account_id, kind=finding.kind, grouping=grouping,

@@ -7,8 +7,7 @@ from AWS: callers escape it for wherever it goes.
 
 from __future__ import annotations
 
-from bot.checks.alerts import CREDENTIALS, FAILURES, GUESSING_COUNT, HIGH_RISK, SESSION, Alert, Summary
-from bot.models import Finding
+from bot.models import CREDENTIALS, FAILURES, GUESSING_COUNT, HIGH_RISK, SESSION, Alert, Finding, Summary
 
 TOP_EVENTS = 5
 IPS_SHOWN = 5

@@ -10,10 +10,9 @@ import json
 import sys
 from typing import IO, Iterable
 
-from bot.checks.alerts import Alert, rank
 from bot.checks.grouping import group
 from bot.checks.story import span, story, title
-from bot.models import Finding
+from bot.models import Alert, Finding, rank
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "dim"}
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.checks.cloudtrail import check_record
-from bot.checks.alerts import CREDENTIALS, FAILURES, HIGH_RISK, SESSION
+from bot.models import CREDENTIALS, FAILURES, HIGH_RISK, SESSION
 from bot.checks.grouping import group
 from bot.checks.story import credentials_label
 from tests.conftest import CORPUS
