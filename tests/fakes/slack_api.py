@@ -33,7 +33,40 @@ Behaviour notes (what real Slack does and this fake copies):
 * ``conversations.members`` includes the bot user when the bot is a member;
 * message ``ts`` values come from the wall clock (strictly increasing per
   channel) unless ``ts_start`` is given, then they are deterministic:
-  ``ts_start``, ``ts_start + 0.000100``, ... per channel.
+  ``ts_start``, ``ts_start + 0.000100``, ... per channel;
+* ``conversations.open`` (``users=`` one user; scope ``im:write``) gives the
+  same ``D...`` id for the same user every time (``no_op``/``already_open``
+  after the first); an unknown user is ``user_not_found``, a deactivated one
+  ``user_disabled``, a bot ``cannot_dm_bot``.  The IM's members are the bot
+  and the user; history/replies there need ``im:history``.
+  ``chat.postMessage`` with a user id as ``channel`` posts into that DM (the
+  answer names the ``D...`` id); a DM opened before the user was deactivated
+  still takes posts;
+* ``users.lookupByEmail`` (scope ``users:read.email``) answers
+  ``users_not_found`` for unknown *and* deactivated users; ``users.info``
+  leaves ``profile.email`` out without ``users:read.email``;
+* ``missing_scope`` answers carry ``needed`` and ``provided``.  Only the
+  methods added with the scopes above are scope-checked (``conversations.open``,
+  ``users.lookupByEmail``, IM history/replies, ``users.info``'s email);
+  the older methods are not;
+* ``views.open`` takes a ``trigger_id`` the fake issued (``new_trigger_id``)
+  at most once (``exchanged_trigger_id``) and within ``trigger_ttl`` seconds
+  (default 3; ``expired_trigger_id``); any other id is
+  ``invalid_trigger_id``.  The view must be a modal with a ``plain_text``
+  title of at most 24 characters, at most 100 blocks, ``private_metadata`` of
+  at most 3000 and ``callback_id``/``external_id`` of at most 255 characters,
+  a ``submit`` when it has input blocks, else ``invalid_arguments`` with
+  ``response_metadata.messages``; a reused ``external_id`` is
+  ``duplicate_external_id``.  A refused call does not use up the trigger;
+* ``chat.getPermalink`` gives
+  ``https://<team domain>.slack.com/archives/<channel>/p<ts without dot>``,
+  plus ``?thread_ts=<parent>&cid=<channel>`` for a thread reply;
+* ``chat.update``: ``metadata`` given replaces the old one, left out keeps it,
+  ``{}`` removes it.  Every successful update is kept with its wall-clock time
+  (``edits``);
+* rate limits are off unless ``set_rate_limit`` switches them on for a method
+  (workspace-wide, or per channel): past the budget the answer is HTTP 429,
+  ``{"ok":false,"error":"ratelimited"}`` and ``Retry-After`` in whole seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +77,7 @@ import copy
 import email.parser
 import email.policy
 import json
+import math
 import signal
 import sys
 import threading
@@ -66,7 +100,18 @@ DEFAULT_SCOPES = (
     "users:read",
     "usergroups:read",
     "commands",
+    "im:write",
+    "im:history",
+    "users:read.email",
 )
+
+# Scopes checked before a method runs (the older methods are not checked; see the notes above).
+_NEEDED_SCOPES = {
+    "conversations.open": "im:write",
+    "users.lookupByEmail": "users:read.email",
+}
+
+_VIEW_MAX_BYTES = 250_000
 
 _ERROR_FOR_STATUS = {
     429: "ratelimited",
@@ -169,6 +214,7 @@ class FakeSlack:
         app_id: str = "A0TEST",
         ts_start: Optional[float] = None,
         socket_mode: bool = True,
+        trigger_ttl: float = 3.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -181,6 +227,7 @@ class FakeSlack:
         self.bot_id = bot_id
         self.app_id = app_id
         self._socket_mode_enabled = socket_mode
+        self.trigger_ttl = float(trigger_ttl)
         self._ts_start = None if ts_start is None else _ts_key(repr(ts_start) if isinstance(ts_start, float) else ts_start)
 
         self._lock = threading.RLock()
@@ -197,12 +244,19 @@ class FakeSlack:
         self._calls: List[Dict[str, Any]] = []
         self._responses: Dict[str, List[Dict[str, Any]]] = {}
         self._in_flight: Dict[str, int] = {}
+        self._dms: Dict[str, str] = {}  # user -> D... channel id
+        self._triggers: Dict[str, Dict[str, Any]] = {}
+        self._trigger_seq = 0
+        self._views: List[Dict[str, Any]] = []
+        self._edits: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+        self._rate_limits: Dict[str, Dict[str, Any]] = {}
 
         # faults
         self._fail_rules: List[Dict[str, Any]] = []
         self._outages: List[Dict[str, Any]] = []
         self._errors: Dict[str, Tuple[str, int]] = {}
         self._delays: Dict[str, Tuple[float, str]] = {}
+        self._dm_errors: Dict[str, str] = {}
         self._release = threading.Event()
 
         # socket mode
@@ -309,6 +363,7 @@ class FakeSlack:
                 "bot_is_member": bot_is_member,
                 "is_private": is_private,
                 "is_archived": is_archived,
+                "is_im": False,
                 "created": int(time.time()),
             }
             self._msgs.setdefault(channel_id, [])
@@ -352,8 +407,36 @@ class FakeSlack:
             }
 
     def add_usergroup(self, usergroup_id: str, users: Iterable[str]) -> None:
+        """Create or replace a user group (``S...``); unknown users are created."""
         with self._cond:
-            self._usergroups[usergroup_id] = list(users)
+            users = list(users)
+            for u in users:
+                if u not in self._users:
+                    self.add_user(u)
+            self._usergroups[usergroup_id] = users
+
+    def open_dm(self, user: str) -> str:
+        """Open (or find) the bot's DM with ``user`` as if it already existed;
+        return its ``D...`` id.  ``user`` is created if unknown."""
+        with self._cond:
+            if user not in self._users:
+                self.add_user(user)
+            return self._open_dm_locked(user)["id"]
+
+    def new_trigger_id(self, user: Optional[str] = None) -> str:
+        """Issue a trigger id (as Slack puts in a slash command or click
+        payload) that ``views.open`` accepts once, within ``trigger_ttl`` s."""
+        with self._cond:
+            self._trigger_seq += 1
+            tid = f"{self._trigger_seq}.{int(time.time())}.{uuid.uuid4().hex[:24]}"
+            self._triggers[tid] = {
+                "trigger_id": tid,
+                "user": user,
+                "issued": time.monotonic(),
+                "issued_at": time.time(),
+                "used": False,
+            }
+            return tid
 
     def set_scopes(self, scopes: Iterable[str]) -> None:
         """Scopes reported in the ``x-oauth-scopes`` response header."""
@@ -464,11 +547,63 @@ class FakeSlack:
             else:
                 self._errors[method] = (error, int(status))
 
+    def set_dm_error(self, user: str, error: Optional[str]) -> None:
+        """Make every DM to ``user`` fail with ``error`` (e.g. ``"cannot_dm_bot"``,
+        ``"user_disabled"``): ``conversations.open`` for them and
+        ``chat.postMessage`` to their user id or open DM.  ``None`` clears."""
+        with self._cond:
+            if error is None:
+                self._dm_errors.pop(user, None)
+            else:
+                self._dm_errors[user] = error
+
+    def set_rate_limit(
+        self,
+        method: str,
+        per_minute: Optional[float] = None,
+        *,
+        per_second: Optional[float] = None,
+        burst: Optional[int] = None,
+        per_channel: bool = False,
+    ) -> None:
+        """Switch on a rate limit for ``method`` (off by default): a token
+        bucket refilled at ``per_minute``/60 (or ``per_second``) per second,
+        holding ``burst`` requests (default: ``per_minute``, or one second's
+        worth).  Workspace-wide, or one bucket per ``channel`` parameter with
+        ``per_channel``.  Past it: HTTP 429, ``ratelimited``, ``Retry-After``.
+        Tier 3 (``chat.update``): ``set_rate_limit("chat.update", per_minute=50)``;
+        posting: ``set_rate_limit("chat.postMessage", per_second=1, burst=3,
+        per_channel=True)``.  Both rates ``None`` switches it off."""
+        with self._cond:
+            if per_minute is None and per_second is None:
+                self._rate_limits.pop(method, None)
+                return
+            rate = float(per_second) if per_second is not None else float(per_minute) / 60.0  # type: ignore[arg-type]
+            if burst is not None:
+                capacity = float(burst)
+            elif per_minute is not None:
+                capacity = float(per_minute)
+            else:
+                capacity = max(1.0, rate)
+            if rate <= 0 or capacity < 1:
+                raise ValueError("a rate limit needs a positive rate and room for at least one request")
+            self._rate_limits[method] = {
+                "per_minute": per_minute,
+                "per_second": per_second,
+                "burst": capacity,
+                "rate": rate,
+                "per_channel": bool(per_channel),
+                "buckets": {},
+            }
+
     def clear_faults(self) -> None:
+        """Drop fail rules, outages, permanent errors, DM errors and delays
+        (rate limits stay: ``set_rate_limit(method, None)`` ends one)."""
         with self._cond:
             self._fail_rules.clear()
             self._outages.clear()
             self._errors.clear()
+            self._dm_errors.clear()
         self.release_delays()
 
     # ------------------------------------------------------------------ inspection
@@ -506,6 +641,53 @@ class FakeSlack:
             m = self._find(channel, ts)
             return None if m is None else self._public_copy(m)
 
+    def dm_channel(self, user: str) -> Optional[str]:
+        """The ``D...`` id of the bot's DM with ``user``, or None if never opened."""
+        with self._lock:
+            return self._dms.get(user)
+
+    def dm_channels(self) -> Dict[str, str]:
+        """Every open DM: user id -> ``D...`` id."""
+        with self._lock:
+            return dict(self._dms)
+
+    def edits(self, channel: str, ts: str) -> List[Dict[str, Any]]:
+        """Every successful ``chat.update`` of one message, oldest first: the
+        message as it was right after it (``text, blocks, attachments,
+        metadata``), ``time`` (wall clock) and ``edited_ts``."""
+        with self._lock:
+            return copy.deepcopy(self._edits.get((channel, ts), []))
+
+    def edit_counts(self, channel: Optional[str] = None) -> Dict[str, Dict[str, int]]:
+        """channel -> {ts: number of successful updates} (only edited messages)."""
+        with self._lock:
+            out: Dict[str, Dict[str, int]] = {}
+            for (cid, ts), edits in self._edits.items():
+                if channel is None or cid == channel:
+                    out.setdefault(cid, {})[ts] = len(edits)
+            return out
+
+    def views(self) -> List[Dict[str, Any]]:
+        """Views opened by ``views.open``, in order: ``id, trigger_id, user``
+        (the trigger's), ``time`` and ``view`` (as answered)."""
+        with self._lock:
+            return copy.deepcopy(self._views)
+
+    def triggers(self) -> List[Dict[str, Any]]:
+        """Issued trigger ids: ``trigger_id, user, issued_at, age, used``."""
+        with self._lock:
+            now = time.monotonic()
+            return [
+                {
+                    "trigger_id": t["trigger_id"],
+                    "user": t["user"],
+                    "issued_at": t["issued_at"],
+                    "age": now - t["issued"],
+                    "used": t["used"],
+                }
+                for t in self._triggers.values()
+            ]
+
     def ephemerals(self, channel: Optional[str] = None) -> List[Dict[str, Any]]:
         with self._lock:
             return [copy.deepcopy(e) for e in self._ephemerals if channel is None or e["channel"] == channel]
@@ -519,6 +701,18 @@ class FakeSlack:
         """Like ``calls`` with details: method, params, token, status, error, time."""
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls if method is None or c["method"] == method]
+
+    def call_count(self, method: Optional[str] = None, **params: Any) -> int:
+        """How many requests came for ``method`` whose params equal ``params``
+        (compared as strings), failed ones included; e.g.
+        ``call_count("users.lookupByEmail", email="a@example.com")``."""
+        with self._lock:
+            return sum(
+                1
+                for c in self._calls
+                if (method is None or c["method"] == method)
+                and all(k in c["params"] and str(c["params"][k]) == str(v) for k, v in params.items())
+            )
 
     def in_flight(self, method: Optional[str] = None) -> int:
         """Requests currently being processed (e.g. held by ``set_delay``)."""
@@ -783,6 +977,34 @@ class FakeSlack:
             out.pop("metadata", None)
         return out
 
+    def _open_dm_locked(self, user: str) -> Dict[str, Any]:
+        did = self._dms.get(user)
+        if did is not None:
+            return self._channels[did]
+        base = "D" + (user[1:] if len(user) > 1 else user)
+        did, n = base, 1
+        while did in self._channels:
+            n += 1
+            did = f"{base}{n}"
+        self._channels[did] = {
+            "id": did,
+            "name": None,
+            "members": [user],
+            "bot_is_member": True,
+            "is_private": True,
+            "is_archived": False,
+            "is_im": True,
+            "user": user,
+            "created": int(time.time()),
+        }
+        self._msgs.setdefault(did, [])
+        self._dms[user] = did
+        self._cond.notify_all()
+        return self._channels[did]
+
+    def _team_domain(self) -> str:
+        return self.team.lower().replace(" ", "-")
+
     # ------------------------------------------------------------------ internals: dispatch
 
     def _match_fault(self, method: str) -> Optional[Dict[str, Any]]:
@@ -828,6 +1050,11 @@ class FakeSlack:
             if fault is not None:
                 status, headers, body = self._fault_response(fault)
                 return status, headers, body
+            retry_after = self._take_rate_token(method, params)
+            if retry_after is not None:
+                status, headers = 429, {"Retry-After": str(retry_after)}
+                body = {"ok": False, "error": "ratelimited"}
+                return status, headers, body
             with self._lock:
                 delay = self._delays.get(method)
             if delay and delay[1] == "before":
@@ -850,6 +1077,23 @@ class FakeSlack:
         finally:
             self._finish(rec, status, None if body is None or body.get("ok") else body.get("error"))
 
+    def _take_rate_token(self, method: str, params: Dict[str, Any]) -> Optional[int]:
+        """None if the request is within the method's rate limit (and count it),
+        else the whole seconds until one more request would be."""
+        with self._cond:
+            rl = self._rate_limits.get(method)
+            if rl is None:
+                return None
+            key = str(params.get("channel") or "") if rl["per_channel"] else ""
+            now = time.monotonic()
+            tokens, last = rl["buckets"].get(key, (rl["burst"], now))
+            tokens = min(rl["burst"], tokens + (now - last) * rl["rate"])
+            if tokens >= 1:
+                rl["buckets"][key] = (tokens - 1, now)
+                return None
+            rl["buckets"][key] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / rl["rate"]))
+
     def _fault_response(self, fault: Dict[str, Any]) -> Tuple[int, Dict[str, str], Optional[Dict[str, Any]]]:
         status = fault["status"]
         if status == 0:
@@ -865,6 +1109,10 @@ class FakeSlack:
     def _scope_headers(self) -> Dict[str, str]:
         # lower-case on purpose: slack_bolt reads headers.get("x-oauth-scopes")
         return {"x-oauth-scopes": ",".join(self._scopes)}
+
+    def _require_scope(self, scope: str) -> None:
+        if scope not in self._scopes:
+            raise _ApiError("missing_scope", needed=scope, provided=",".join(self._scopes))
 
     def _require_bot(self, token: Optional[str]) -> None:
         if not token:
@@ -897,6 +1145,9 @@ class FakeSlack:
         if handler is None:
             raise _ApiError("unknown_method")
         self._require_bot(token)
+        needed = _NEEDED_SCOPES.get(method)
+        if needed:
+            self._require_scope(needed)
         return self._scope_headers(), handler(self, p)
 
     # ------------------------------------------------------------------ methods
@@ -917,7 +1168,7 @@ class FakeSlack:
     def _m_auth_test(self, p: Dict[str, Any]) -> Dict[str, Any]:
         return {
             "ok": True,
-            "url": f"https://{self.team.lower().replace(' ', '-')}.slack.com/",
+            "url": f"https://{self._team_domain()}.slack.com/",
             "team": self.team,
             "user": self.bot_user_name,
             "team_id": self.team_id,
@@ -926,7 +1177,7 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
-    def _message_fields(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _message_fields(self, p: Dict[str, Any], update: bool = False) -> Dict[str, Any]:
         fields: Dict[str, Any] = {}
         if "text" in p and p["text"] is not None:
             fields["text"] = str(p["text"])
@@ -936,6 +1187,8 @@ class FakeSlack:
             fields["attachments"] = _parse_json_field(p["attachments"], "invalid_attachments", list)
         if "metadata" in p:
             md = _parse_json_field(p["metadata"], "invalid_metadata_format", dict)
+            if update and md == {}:
+                md = None  # chat.update: an empty object removes the metadata
             if md is not None and (
                 not isinstance(md.get("event_type"), str) or not isinstance(md.get("event_payload"), dict)
             ):
@@ -944,7 +1197,17 @@ class FakeSlack:
         return fields
 
     def _m_chat_post_message(self, p: Dict[str, Any]) -> Dict[str, Any]:
-        ch = self._channel(p)
+        target = str(p.get("channel") or "")
+        if target in self._users and target not in self._channels:
+            # a user id as channel: Slack posts into the bot's DM with that user
+            self._dm_check(target, deactivated_ok=True)
+            ch = self._open_dm_locked(target)
+        else:
+            ch = self._channel(p)
+        if ch.get("is_im"):
+            err = self._dm_errors.get(ch["user"])
+            if err:
+                raise _ApiError(err)
         if ch["is_archived"]:
             raise _ApiError("is_archived")
         if not ch["bot_is_member"]:
@@ -983,7 +1246,7 @@ class FakeSlack:
             raise _ApiError("message_not_found")
         if msg.get("bot_id") != self.bot_id:
             raise _ApiError("cant_update_message")
-        fields = self._message_fields(p)
+        fields = self._message_fields(p, update=True)
         if not fields:
             raise _ApiError("no_text")
         prev = {k: copy.deepcopy(msg.get(k)) for k in ("text", "blocks", "attachments", "metadata")}
@@ -996,7 +1259,11 @@ class FakeSlack:
             else:
                 msg[k] = v
         msg["update_count"] += 1
-        msg["edited"] = {"user": self.bot_user_id, "ts": _fmt_ts(int(time.time() * 1_000_000))}
+        now = time.time()
+        msg["edited"] = {"user": self.bot_user_id, "ts": _fmt_ts(int(now * 1_000_000))}
+        edit = {k: copy.deepcopy(msg.get(k)) for k in ("text", "blocks", "attachments", "metadata")}
+        edit.update({"time": now, "edited_ts": msg["edited"]["ts"]})
+        self._edits.setdefault((ch["id"], msg["ts"]), []).append(edit)
         self._cond.notify_all()
         view = self._api_view(msg)
         return {"ok": True, "channel": ch["id"], "ts": msg["ts"], "text": msg.get("text", ""), "message": view}
@@ -1031,6 +1298,8 @@ class FakeSlack:
         return {"ok": True, "message_ts": ts}
 
     def _member_check(self, ch: Dict[str, Any]) -> None:
+        if ch.get("is_im"):
+            self._require_scope("im:history")
         if not ch["bot_is_member"]:
             raise _ApiError("not_in_channel")
 
@@ -1125,10 +1394,25 @@ class FakeSlack:
         out.pop("has_more", None)
         return out
 
+    def _im_info(self, ch: Dict[str, Any]) -> Dict[str, Any]:
+        user = self._users.get(ch["user"], {})
+        return {
+            "id": ch["id"],
+            "created": ch["created"],
+            "is_im": True,
+            "is_org_shared": False,
+            "context_team_id": self.team_id,
+            "user": ch["user"],
+            "is_user_deleted": bool(user.get("deleted")),
+            "priority": 0,
+        }
+
     def _m_conversations_info(self, p: Dict[str, Any]) -> Dict[str, Any]:
         ch = self._channel(p)
         if ch["is_private"] and not ch["bot_is_member"]:
             raise _ApiError("channel_not_found")
+        if ch.get("is_im"):
+            return {"ok": True, "channel": self._im_info(ch)}
         info = {
             "id": ch["id"],
             "name": ch["name"],
@@ -1147,16 +1431,190 @@ class FakeSlack:
 
     def _m_conversations_join(self, p: Dict[str, Any]) -> Dict[str, Any]:
         ch = self._channel(p)
-        if ch["is_private"] and not ch["bot_is_member"]:
+        if ch.get("is_im") or (ch["is_private"] and not ch["bot_is_member"]):
             raise _ApiError("method_not_supported_for_channel_type")
         ch["bot_is_member"] = True
         return {"ok": True, "channel": self._m_conversations_info({"channel": ch["id"]})["channel"]}
+
+    def _user_view(self, u: Dict[str, Any]) -> Dict[str, Any]:
+        out = copy.deepcopy(u)
+        if "users:read.email" not in self._scopes:
+            out["profile"].pop("email", None)
+        return out
 
     def _m_users_info(self, p: Dict[str, Any]) -> Dict[str, Any]:
         u = self._users.get(str(p.get("user") or ""))
         if u is None:
             raise _ApiError("user_not_found")
-        return {"ok": True, "user": copy.deepcopy(u)}
+        return {"ok": True, "user": self._user_view(u)}
+
+    def _m_users_lookup_by_email(self, p: Dict[str, Any]) -> Dict[str, Any]:
+        email = str(p.get("email") or "").strip().casefold()
+        if email:
+            for u in self._users.values():
+                if not u["deleted"] and str(u["profile"].get("email", "")).casefold() == email:
+                    return {"ok": True, "user": self._user_view(u)}
+        raise _ApiError("users_not_found")  # deactivated users too, like Slack
+
+    def _dm_check(self, user: str, deactivated_ok: bool = False) -> None:
+        u = self._users.get(user)
+        if u is None:
+            raise _ApiError("user_not_found")
+        err = self._dm_errors.get(user)
+        if err:
+            raise _ApiError(err)
+        if u["is_bot"]:
+            raise _ApiError("cannot_dm_bot")
+        if u["deleted"] and not deactivated_ok:
+            raise _ApiError("user_disabled")
+
+    def _m_conversations_open(self, p: Dict[str, Any]) -> Dict[str, Any]:
+        if _truthy(p.get("prevent_creation")):
+            raise _ApiError("fake_unsupported_argument", detail="prevent_creation is not modelled by the fake")
+        users = [u.strip() for u in str(p.get("users") or "").split(",") if u.strip()]
+        if not users:
+            if not p.get("channel"):
+                raise _ApiError("users_list_not_supplied")
+            ch = self._channel(p)
+            if not ch.get("is_im"):
+                raise _ApiError("method_not_supported_for_channel_type")
+            existed = True
+        else:
+            if len(users) > 8:
+                raise _ApiError("too_many_users")
+            if len(users) > 1:
+                raise _ApiError("fake_unsupported_argument", detail="multi-person DMs are not modelled by the fake")
+            self._dm_check(users[0])
+            existed = users[0] in self._dms
+            ch = self._open_dm_locked(users[0])
+        out: Dict[str, Any] = {"ok": True}
+        if existed:
+            out.update({"no_op": True, "already_open": True})
+        if _truthy(p.get("return_im")):
+            info = self._im_info(ch)
+            info.update(
+                {"is_open": True, "last_read": "0000000000.000000", "unread_count": 0, "unread_count_display": 0}
+            )
+            out["channel"] = info
+        else:
+            out["channel"] = {"id": ch["id"]}
+        return out
+
+    def _m_chat_get_permalink(self, p: Dict[str, Any]) -> Dict[str, Any]:
+        ch = self._channel(p)
+        if ch["is_private"] and not ch["bot_is_member"]:
+            raise _ApiError("channel_not_found")
+        ts = str(p.get("message_ts") or "")
+        msg = self._find(ch["id"], ts) if ts else None
+        if msg is None:
+            raise _ApiError("message_not_found")
+        link = f"https://{self._team_domain()}.slack.com/archives/{ch['id']}/p{ts.replace('.', '')}"
+        root = msg.get("thread_ts")
+        if root and root != ts:
+            link += f"?thread_ts={root}&cid={ch['id']}"
+        return {"ok": True, "channel": ch["id"], "permalink": link}
+
+    @staticmethod
+    def _view_errors(view: Dict[str, Any]) -> List[str]:
+        """Slack-style ``[ERROR] ... [json-pointer:/view/...]`` messages, [] if valid."""
+        msgs: List[str] = []
+
+        def err(text: str, pointer: str) -> None:
+            msgs.append(f"[ERROR] {text} [json-pointer:/view{pointer}]")
+
+        def plain_text(key: str, required: bool) -> None:
+            obj = view.get(key)
+            if obj is None:
+                if required:
+                    err("missing required field: " + key, "")
+                return
+            if not isinstance(obj, dict) or obj.get("type") != "plain_text" or not isinstance(obj.get("text"), str):
+                err("must be a plain_text text object", "/" + key)
+            elif not obj["text"]:
+                err("must be more than 0 characters", f"/{key}/text")
+            elif len(obj["text"]) > 24:
+                err("must be less than 25 characters", f"/{key}/text")
+
+        if view.get("type") != "modal":
+            err("must be modal", "/type")
+        plain_text("title", required=True)
+        plain_text("close", required=False)
+        plain_text("submit", required=False)
+        blocks = view.get("blocks")
+        if blocks is None:
+            err("missing required field: blocks", "")
+        elif not isinstance(blocks, list):
+            err("must be an array", "/blocks")
+        elif len(blocks) > 100:
+            err("no more than 100 items allowed", "/blocks")
+        else:
+            for i, b in enumerate(blocks):
+                if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+                    err("must be a block object with a type", f"/blocks/{i}")
+            if any(isinstance(b, dict) and b.get("type") == "input" for b in blocks) and view.get("submit") is None:
+                err("must provide a submit button when there is an input block", "/submit")
+        for key, limit in (("private_metadata", 3000), ("callback_id", 255), ("external_id", 255)):
+            v = view.get(key)
+            if v is None:
+                continue
+            if not isinstance(v, str):
+                err("must be a string", "/" + key)
+            elif len(v) > limit:
+                err(f"must be less than {limit + 1} characters", "/" + key)
+        return msgs
+
+    def _m_views_open(self, p: Dict[str, Any]) -> Dict[str, Any]:
+        def missing(field: str) -> _ApiError:
+            message = f"[ERROR] missing required field: {field}"
+            return _ApiError("invalid_arguments", response_metadata={"messages": [message]})
+
+        tid = str(p.get("trigger_id") or p.get("interactivity_pointer") or "")
+        if not tid:
+            raise missing("trigger_id")
+        raw = p.get("view")
+        if raw in (None, ""):
+            raise missing("view")
+        view = _parse_json_field(raw, "invalid_arguments", dict)
+        if len(json.dumps(view).encode("utf-8")) > _VIEW_MAX_BYTES:
+            raise _ApiError("view_too_large")
+        msgs = self._view_errors(view)
+        if msgs:
+            raise _ApiError("invalid_arguments", response_metadata={"messages": msgs})
+        trigger = self._triggers.get(tid)
+        if trigger is None:
+            raise _ApiError("invalid_trigger_id")
+        if trigger["used"]:
+            raise _ApiError("exchanged_trigger_id")
+        if time.monotonic() - trigger["issued"] > self.trigger_ttl:
+            raise _ApiError("expired_trigger_id")
+        external_id = view.get("external_id") or ""
+        if external_id and any(v["view"]["external_id"] == external_id for v in self._views):
+            raise _ApiError("duplicate_external_id")
+        trigger["used"] = True
+        vid = "V" + uuid.uuid4().hex[:10].upper()
+        out = {
+            "id": vid,
+            "team_id": self.team_id,
+            "type": "modal",
+            "title": copy.deepcopy(view["title"]),
+            **({"close": copy.deepcopy(view["close"])} if view.get("close") else {}),
+            **({"submit": copy.deepcopy(view["submit"])} if view.get("submit") else {}),
+            "blocks": copy.deepcopy(view["blocks"]),
+            "private_metadata": view.get("private_metadata") or "",
+            "callback_id": view.get("callback_id") or "",
+            "external_id": external_id,
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{uuid.uuid4().hex[:8]}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": vid,
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        self._views.append({"id": vid, "trigger_id": tid, "user": trigger["user"], "time": time.time(), "view": out})
+        return {"ok": True, "view": copy.deepcopy(out)}
 
     def _m_usergroups_users_list(self, p: Dict[str, Any]) -> Dict[str, Any]:
         ug = self._usergroups.get(str(p.get("usergroup") or ""))
@@ -1199,6 +1657,7 @@ class FakeSlack:
                         "bot_is_member": ch["bot_is_member"],
                         "messages": len([m for m in self._msgs[cid] if self._is_top_level(m)]),
                         "all_messages": len(self._msgs[cid]),
+                        "is_im": bool(ch.get("is_im")),
                     }
                     for cid, ch in self._channels.items()
                 },
@@ -1206,6 +1665,16 @@ class FakeSlack:
                 "calls": len(self._calls),
                 "socket_connections": len(self._ws_conns),
                 "token_revoked": self._token_revoked,
+                "scopes": list(self._scopes),
+                "dm_channels": dict(self._dms),
+                "dm_errors": dict(self._dm_errors),
+                "views": len(self._views),
+                "triggers": len(self._triggers),
+                "edits": self.edit_counts(),
+                "rate_limits": {
+                    m: {k: rl[k] for k in ("per_minute", "per_second", "burst", "per_channel")}
+                    for m, rl in self._rate_limits.items()
+                },
             }
 
 
@@ -1215,13 +1684,17 @@ _METHODS: Dict[str, Callable[[FakeSlack, Dict[str, Any]], Dict[str, Any]]] = {
     "chat.update": FakeSlack._m_chat_update,
     "chat.delete": FakeSlack._m_chat_delete,
     "chat.postEphemeral": FakeSlack._m_chat_post_ephemeral,
+    "chat.getPermalink": FakeSlack._m_chat_get_permalink,
     "conversations.history": FakeSlack._m_conversations_history,
     "conversations.replies": FakeSlack._m_conversations_replies,
     "conversations.members": FakeSlack._m_conversations_members,
     "conversations.info": FakeSlack._m_conversations_info,
     "conversations.join": FakeSlack._m_conversations_join,
+    "conversations.open": FakeSlack._m_conversations_open,
     "users.info": FakeSlack._m_users_info,
+    "users.lookupByEmail": FakeSlack._m_users_lookup_by_email,
     "usergroups.users.list": FakeSlack._m_usergroups_users_list,
+    "views.open": FakeSlack._m_views_open,
 }
 
 
@@ -1357,6 +1830,21 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {}, {**ok, "responses": fake.responses(args["id"])}
         if action == "socket_received":
             return 200, {}, {**ok, "messages": fake.socket_received(args.get("envelope_id"))}
+        if action == "call_count":
+            params = {k: v for k, v in args.items() if k != "method"}
+            return 200, {}, {**ok, "count": fake.call_count(args.get("method"), **params)}
+        if action == "dm_channels":
+            return 200, {}, {**ok, "dm_channels": fake.dm_channels()}
+        if action == "dm_channel":
+            return 200, {}, {**ok, "channel": fake.dm_channel(args["user"])}
+        if action == "views":
+            return 200, {}, {**ok, "views": fake.views()}
+        if action == "triggers":
+            return 200, {}, {**ok, "triggers": fake.triggers()}
+        if action == "edits":
+            if args.get("ts"):
+                return 200, {}, {**ok, "edits": fake.edits(args["channel"], args["ts"])}
+            return 200, {}, {**ok, "counts": fake.edit_counts(args.get("channel"))}
         if verb != "POST":
             return 405, {}, {"ok": False, "error": "use_post"}
         if action == "fail":
@@ -1397,6 +1885,36 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif action == "usergroup":
             fake.add_usergroup(args["id"], args.get("users") or [])
+        elif action == "user":
+            fake.add_user(
+                args["id"],
+                name=args.get("name"),
+                real_name=args.get("real_name"),
+                is_admin=_truthy(args.get("is_admin", False)),
+                is_bot=_truthy(args.get("is_bot", False)),
+                deleted=_truthy(args.get("deleted", False)),
+                tz=args.get("tz", "UTC"),
+                email=args.get("email"),
+            )
+        elif action == "open_dm":
+            return 200, {}, {**ok, "channel": fake.open_dm(args["user"])}
+        elif action == "dm_error":
+            fake.set_dm_error(args["user"], args.get("error"))
+        elif action == "trigger_id":
+            return 200, {}, {**ok, "trigger_id": fake.new_trigger_id(args.get("user"))}
+        elif action == "rate_limit":
+
+            def num(key: str) -> Optional[float]:
+                return None if args.get(key) in (None, "") else float(args[key])
+
+            burst = num("burst")
+            fake.set_rate_limit(
+                args["method"],
+                num("per_minute"),
+                per_second=num("per_second"),
+                burst=None if burst is None else int(burst),
+                per_channel=_truthy(args.get("per_channel", False)),
+            )
         elif action == "message":
             m = fake.add_message(
                 args["channel"],
@@ -1442,6 +1960,9 @@ def _build_arg_parser() -> argparse.ArgumentParser:
     ap.add_argument("--not-member", action="append", default=[], help="channel id the bot is NOT a member of")
     ap.add_argument("--usergroup", action="append", default=[], help="'S1:U1,U2', repeatable")
     ap.add_argument("--admin", action="append", default=[], help="user id marked is_admin, repeatable")
+    ap.add_argument("--user", action="append", default=[], help="'U1' or 'U1:alice@example.com', repeatable")
+    ap.add_argument("--deactivated-user", action="append", default=[], help="user id marked deleted, repeatable")
+    ap.add_argument("--trigger-ttl", type=float, default=3.0, help="seconds a trigger id stays valid for views.open")
     ap.add_argument("--token", default="xoxb-test-token", help="valid bot token")
     ap.add_argument("--app-token", default=None, help="exact app token (default: any xapp-...)")
     ap.add_argument("--scopes", default=",".join(DEFAULT_SCOPES))
@@ -1459,9 +1980,15 @@ def build_from_args(ns: argparse.Namespace) -> FakeSlack:
         scopes=[s for s in ns.scopes.split(",") if s],
         ts_start=ns.ts_start,
         socket_mode=not ns.no_socket_mode,
+        trigger_ttl=ns.trigger_ttl,
     )
     for u in ns.admin:
         fake.add_user(u, is_admin=True)
+    for spec in ns.user:
+        uid, _, email = spec.partition(":")
+        fake.add_user(uid, is_admin=uid in ns.admin, email=email or None)
+    for u in ns.deactivated_user:
+        fake.add_user(u, deleted=True)
     for spec in ns.channel:
         cid, _, own = spec.partition(":")
         members = [m for m in own.split(",") if m] + [m for m in ns.member if m not in own.split(",")]

@@ -623,3 +623,457 @@ def test_runs_as_a_process_with_control_endpoints():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ---------------------------------------------------------------------- direct messages
+
+
+def test_dm_open_gives_one_channel_per_user_that_works_like_a_channel(fake, client):
+    assert fake.dm_channel("U1") is None
+    r = client.conversations_open(users="U1")
+    dm = r["channel"]["id"]
+    assert dm.startswith("D") and "already_open" not in r
+    again = client.conversations_open(users=["U1"])  # slack_sdk joins a list with commas
+    assert again["channel"]["id"] == dm and again["already_open"] is True
+    assert fake.dm_channel("U1") == dm and fake.dm_channels() == {"U1": dm}
+    dm2 = client.conversations_open(users="U2")["channel"]["id"]
+    assert dm2 != dm and fake.dm_channel("U2") == dm2
+    assert client.conversations_open(channel=dm)["channel"]["id"] == dm  # resume by id
+
+    full = client.conversations_open(users="U1", return_im=True)["channel"]
+    assert (full["id"], full["is_im"], full["user"]) == (dm, True, "U1")
+    info = client.conversations_info(channel=dm)["channel"]
+    assert (info["is_im"], info["user"], info["is_user_deleted"]) == (True, "U1", False)
+    assert client.conversations_members(channel=dm)["members"] == ["U1", "U0BOT"]
+
+    md = {"event_type": "rootcheck_dm", "event_payload": {"alert_id": "a1"}}
+    ts = client.chat_postMessage(channel=dm, text="you acknowledged", metadata=md)["ts"]
+    reply = client.chat_postMessage(channel=dm, text="details", thread_ts=ts)["ts"]
+    client.chat_update(channel=dm, ts=ts, text="you acknowledged (edited)")
+    # a user id as channel lands in the same DM, and the answer names the DM
+    via_user = client.chat_postMessage(channel="U1", text="by user id")
+    assert via_user["channel"] == dm
+
+    hist = client.conversations_history(channel=dm, include_all_metadata=True)["messages"]
+    assert [m["text"] for m in hist] == ["by user id", "you acknowledged (edited)"]
+    assert hist[1]["metadata"] == md
+    rep = client.conversations_replies(channel=dm, ts=ts)["messages"]
+    assert [m["ts"] for m in rep] == [ts, reply]
+    assert [m["text"] for m in fake.messages(dm)] == ["you acknowledged (edited)", "by user id"]
+    assert fake.messages("C123") == [] and fake.messages(dm2) == []
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_join(channel=dm)
+    assert _error(e) == "method_not_supported_for_channel_type"
+
+
+def test_dm_refusals_like_slack(fake, client):
+    fake.add_user("UGONE", deleted=True)
+    fake.add_user("UOTHERBOT", is_bot=True)
+    for user, error in (("UNOBODY", "user_not_found"), ("UGONE", "user_disabled"), ("UOTHERBOT", "cannot_dm_bot")):
+        with pytest.raises(SlackApiError) as e:
+            client.conversations_open(users=user)
+        assert _error(e) == error, user
+        assert fake.dm_channel(user) is None
+    with pytest.raises(SlackApiError) as e:
+        client.api_call("conversations.open", params={})  # slack_sdk itself refuses this call
+    assert _error(e) == "users_list_not_supplied"
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_open(channel="C123")
+    assert _error(e) == "method_not_supported_for_channel_type"
+
+    # a DM opened before the user was deactivated still takes posts (as in Slack)
+    dm = client.conversations_open(users="U2")["channel"]["id"]
+    fake.add_user("U2", deleted=True)
+    assert client.chat_postMessage(channel=dm, text="still delivered")["ok"]
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_open(users="U2")
+    assert _error(e) == "user_disabled"
+
+
+def test_set_dm_error_makes_every_dm_to_that_user_fail(fake, client):
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+    fake.set_dm_error("U1", "cannot_dm_bot")
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_open(users="U1")
+    assert _error(e) == "cannot_dm_bot"
+    for channel in (dm, "U1"):
+        with pytest.raises(SlackApiError) as e:
+            client.chat_postMessage(channel=channel, text="x")
+        assert _error(e) == "cannot_dm_bot"
+    assert client.conversations_open(users="U2")["ok"]  # other users unaffected
+    assert client.chat_postMessage(channel="C123", text="channel still fine")["ok"]
+    assert fake.messages(dm) == []
+    fake.set_dm_error("U1", None)
+    assert client.chat_postMessage(channel="U1", text="now")["channel"] == dm
+    fake.set_dm_error("U1", "user_disabled")
+    fake.clear_faults()
+    assert client.conversations_open(users="U1")["ok"]
+
+
+def test_new_scopes_are_default_and_removable(fake, client):
+    granted = client.auth_test().headers["x-oauth-scopes"].split(",")
+    assert {"im:write", "im:history", "users:read", "users:read.email", "chat:write", "commands"} <= set(granted)
+
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+    client.chat_postMessage(channel=dm, text="hello")
+    fake.set_scopes([s for s in granted if s not in ("im:write", "im:history")])
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_open(users="U2")
+    assert _error(e) == "missing_scope"
+    assert e.value.response["needed"] == "im:write" and "im:write" not in e.value.response["provided"]
+    assert fake.dm_channel("U2") is None
+    for method, params in (
+        ("conversations.history", {"channel": dm}),
+        ("conversations.replies", {"channel": dm, "ts": "1.0"}),
+    ):
+        with pytest.raises(SlackApiError) as e:
+            client.api_call(method, params=params)
+        assert _error(e) == "missing_scope" and e.value.response["needed"] == "im:history"
+    # public channel history is not an IM: unaffected
+    assert client.conversations_history(channel="C123")["ok"]
+
+
+# ---------------------------------------------------------------------- users by email, user groups
+
+
+def test_users_lookup_by_email_and_call_counting(fake, client):
+    fake.add_user("UALICE", name="alice", email="alice@example.com")
+    fake.add_user("UGONE", email="gone@example.com", deleted=True)
+    u = client.users_lookupByEmail(email="alice@example.com")["user"]
+    assert (u["id"], u["name"], u["profile"]["email"]) == ("UALICE", "alice", "alice@example.com")
+    for email in ("nobody@example.com", "gone@example.com"):  # deactivated: not found, like Slack
+        with pytest.raises(SlackApiError) as e:
+            client.users_lookupByEmail(email=email)
+        assert _error(e) == "users_not_found"
+    assert fake.call_count("users.lookupByEmail") == 3
+    assert fake.call_count("users.lookupByEmail", email="alice@example.com") == 1
+    client.users_lookupByEmail(email="alice@example.com")
+    assert fake.call_count("users.lookupByEmail", email="alice@example.com") == 2
+
+    assert client.users_info(user="UALICE")["user"]["profile"]["email"] == "alice@example.com"
+    fake.set_scopes([s for s in fake.state()["scopes"] if s != "users:read.email"])
+    with pytest.raises(SlackApiError) as e:
+        client.users_lookupByEmail(email="alice@example.com")
+    assert _error(e) == "missing_scope" and e.value.response["needed"] == "users:read.email"
+    assert "email" not in client.users_info(user="UALICE")["user"]["profile"]
+
+
+def test_usergroup_members_and_unknown_group(fake, client):
+    fake.add_usergroup("S0ADMINS", ["U1", "UNEW"])
+    assert client.usergroups_users_list(usergroup="S0ADMINS")["users"] == ["U1", "UNEW"]
+    assert client.users_info(user="UNEW")["user"]["id"] == "UNEW"  # members are known users
+    fake.add_usergroup("S0ADMINS", ["U2"])  # replaced, not merged
+    assert client.usergroups_users_list(usergroup="S0ADMINS")["users"] == ["U2"]
+    for group in ("S0NOPE", ""):
+        with pytest.raises(SlackApiError) as e:
+            client.api_call("usergroups.users.list", params={"usergroup": group})
+        assert _error(e) == "no_such_subteam"
+
+
+# ---------------------------------------------------------------------- modals
+
+
+def _modal(**over):
+    view = {
+        "type": "modal",
+        "callback_id": "ack_note",
+        "title": {"type": "plain_text", "text": "Acknowledge alert"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {"type": "plain_text", "text": "Note"},
+                "element": {"type": "plain_text_input", "action_id": "note"},
+            }
+        ],
+        "private_metadata": '{"alert_id": "a1"}',
+    }
+    view.update(over)
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def test_views_open_exchanges_a_fresh_trigger_once(fake, client):
+    trigger = fake.new_trigger_id(user="U1")
+    r = client.views_open(trigger_id=trigger, view=_modal())
+    v = r["view"]
+    assert v["id"].startswith("V") and v["type"] == "modal" and v["root_view_id"] == v["id"]
+    assert (v["callback_id"], v["private_metadata"]) == ("ack_note", '{"alert_id": "a1"}')
+    assert v["title"]["text"] == "Acknowledge alert" and v["state"] == {"values": {}}
+    [opened] = fake.views()
+    assert (opened["id"], opened["trigger_id"], opened["user"]) == (v["id"], trigger, "U1")
+    assert opened["view"]["blocks"][0]["block_id"] == "note"
+
+    with pytest.raises(SlackApiError) as e:
+        client.views_open(trigger_id=trigger, view=_modal())
+    assert _error(e) == "exchanged_trigger_id"
+    for bogus in ("12345.98765.abcd2358fdea", "t1"):
+        with pytest.raises(SlackApiError) as e:
+            client.views_open(trigger_id=bogus, view=_modal())
+        assert _error(e) == "invalid_trigger_id"
+    assert len(fake.views()) == 1
+    [t] = fake.triggers()
+    assert t["trigger_id"] == trigger and t["used"] is True and t["user"] == "U1"
+
+
+def test_views_open_trigger_expires():
+    with FakeSlack(trigger_ttl=0.3) as f:
+        c = WebClient(token=f.bot_token, base_url=f.api_url)
+        fresh, old = f.new_trigger_id(), f.new_trigger_id()
+        assert c.views_open(trigger_id=fresh, view=_modal())["ok"]
+        time.sleep(0.4)
+        with pytest.raises(SlackApiError) as e:
+            c.views_open(trigger_id=old, view=_modal())
+        assert _error(e) == "expired_trigger_id"
+        assert [v["trigger_id"] for v in f.views()] == [fresh]
+    with FakeSlack() as f:  # the default is Slack's 3 seconds
+        assert f.trigger_ttl == 3.0
+
+
+@pytest.mark.parametrize(
+    "over,pointer",
+    [
+        ({"type": "home"}, "/view/type"),
+        ({"title": {"type": "plain_text", "text": "x" * 25}}, "/view/title/text"),
+        ({"title": {"type": "mrkdwn", "text": "Ack"}}, "/view/title"),
+        ({"title": None}, "title"),
+        ({"submit": {"type": "plain_text", "text": "s" * 25}}, "/view/submit/text"),
+        ({"blocks": "not a list"}, "/view/blocks"),
+        ({"blocks": [{"type": "divider"}] * 101}, "/view/blocks"),
+        ({"submit": None}, "/view/submit"),  # input block without a submit button
+        ({"private_metadata": "m" * 3001}, "/view/private_metadata"),
+        ({"callback_id": "c" * 256}, "/view/callback_id"),
+    ],
+)
+def test_views_open_rejects_invalid_views_without_using_the_trigger(fake, client, over, pointer):
+    trigger = fake.new_trigger_id()
+    with pytest.raises(SlackApiError) as e:
+        client.views_open(trigger_id=trigger, view=_modal(**over))
+    assert _error(e) == "invalid_arguments"
+    messages = e.value.response["response_metadata"]["messages"]
+    assert messages and all(m.startswith("[ERROR] ") for m in messages)
+    assert any(pointer in m for m in messages), messages
+    assert fake.views() == []
+    # limits are inclusive: 24 / 3000 / 255 characters pass, and the trigger was not spent
+    ok = _modal(title={"type": "plain_text", "text": "t" * 24}, private_metadata="m" * 3000, callback_id="c" * 255)
+    assert client.views_open(trigger_id=trigger, view=ok)["ok"]
+
+
+def test_views_open_duplicate_external_id(fake, client):
+    client.views_open(trigger_id=fake.new_trigger_id(), view=_modal(external_id="alert-a1"))
+    with pytest.raises(SlackApiError) as e:
+        client.views_open(trigger_id=fake.new_trigger_id(), view=_modal(external_id="alert-a1"))
+    assert _error(e) == "duplicate_external_id"
+    assert len(fake.views()) == 1
+
+
+# ---------------------------------------------------------------------- permalinks
+
+
+def test_get_permalink_for_messages_and_thread_replies(fake, client):
+    ts = client.chat_postMessage(channel="C123", text="root login")["ts"]
+    reply = client.chat_postMessage(channel="C123", text="acked", thread_ts=ts)["ts"]
+    r = client.chat_getPermalink(channel="C123", message_ts=ts)
+    domain = client.auth_test()["url"]  # https://<team>.slack.com/
+    assert r["channel"] == "C123"
+    assert r["permalink"] == f"{domain}archives/C123/p{ts.replace('.', '')}"
+    assert "." not in r["permalink"].rsplit("/p", 1)[1]
+    r = client.chat_getPermalink(channel="C123", message_ts=reply)
+    assert r["permalink"] == f"{domain}archives/C123/p{reply.replace('.', '')}?thread_ts={ts}&cid=C123"
+    with pytest.raises(SlackApiError) as e:
+        client.chat_getPermalink(channel="C123", message_ts="1.000001")
+    assert _error(e) == "message_not_found"
+    with pytest.raises(SlackApiError) as e:
+        client.chat_getPermalink(channel="CNOPE", message_ts=ts)
+    assert _error(e) == "channel_not_found"
+
+
+# ---------------------------------------------------------------------- edit history, metadata on update
+
+
+def test_every_successful_update_is_recorded_with_its_time(fake, client):
+    md1 = {"event_type": "alert", "event_payload": {"state": "open"}}
+    md2 = {"event_type": "alert", "event_payload": {"state": "acked"}}
+    ts = client.chat_postMessage(channel="C123", text="v1", metadata=md1)["ts"]
+    assert fake.edits("C123", ts) == [] and fake.edit_counts() == {}
+    t0 = time.time()
+    client.chat_update(channel="C123", ts=ts, text="v2", blocks=[{"type": "divider"}], metadata=md2)
+    client.chat_update(channel="C123", ts=ts, text="v3")  # metadata left out: kept
+    with pytest.raises(SlackApiError):
+        client.chat_update(channel="C123", ts=ts, text="bad", metadata={"event_payload": {}})
+    client.chat_update(channel="C123", ts=ts, text="v4", metadata={})  # {} removes it
+    t1 = time.time()
+
+    edits = fake.edits("C123", ts)
+    assert [e["text"] for e in edits] == ["v2", "v3", "v4"]  # the failed update is not an edit
+    assert [e["metadata"] for e in edits] == [md2, md2, None]
+    assert edits[0]["blocks"] == [{"type": "divider"}]
+    times = [e["time"] for e in edits]
+    assert t0 <= times[0] <= times[1] <= times[2] <= t1
+    assert all(e["edited_ts"] for e in edits)
+    assert fake.edit_counts() == {"C123": {ts: 3}} and fake.edit_counts("COUT") == {}
+
+    [m] = fake.messages("C123")
+    assert m["metadata"] is None and m["update_count"] == 3
+    assert "metadata" not in client.conversations_history(channel="C123", include_all_metadata=True)["messages"][0]
+
+
+# ---------------------------------------------------------------------- rate limits
+
+
+def test_chat_update_workspace_rate_limit_answers_429_with_retry_after(fake, client):
+    ts = client.chat_postMessage(channel="C123", text="v0")["ts"]
+    fake.add_channel("C2")
+    ts2 = client.chat_postMessage(channel="C2", text="other")["ts"]
+    for i in range(5):  # off by default
+        client.chat_update(channel="C123", ts=ts, text=f"free {i}")
+    fake.set_rate_limit("chat.update", per_minute=5)
+    for i in range(4):
+        client.chat_update(channel="C123", ts=ts, text=f"v{i}")
+    client.chat_update(channel="C2", ts=ts2, text="uses the same workspace budget")
+    with pytest.raises(SlackApiError) as e:
+        client.chat_update(channel="C123", ts=ts, text="over budget")
+    assert e.value.response.status_code == 429 and _error(e) == "ratelimited"
+    assert 1 <= int(e.value.response.headers["Retry-After"]) <= 12  # 5/min: one more in 12 s
+    assert fake.message("C123", ts)["text"] == "v3"
+    assert len(fake.edits("C123", ts)) == 9
+    assert [c["status"] for c in fake.call_log("chat.update")][-2:] == [200, 429]
+    assert client.chat_postMessage(channel="C123", text="other methods unaffected")["ok"]
+
+    fake.set_rate_limit("chat.update", None)
+    assert client.chat_update(channel="C123", ts=ts, text="after switch-off")["ok"]
+
+
+def test_post_message_per_channel_rate_limit_with_burst_and_refill(fake, client):
+    fake.add_channel("C2")
+    fake.set_rate_limit("chat.postMessage", per_second=5, burst=2, per_channel=True)
+    client.chat_postMessage(channel="C123", text="1")
+    client.chat_postMessage(channel="C123", text="2")
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C123", text="3")
+    assert e.value.response.status_code == 429 and e.value.response.headers["Retry-After"] == "1"
+    assert client.chat_postMessage(channel="C2", text="own budget")["ok"]
+    time.sleep(0.25)  # refills one request per 0.2 s
+    assert client.chat_postMessage(channel="C123", text="4")["ok"]
+    assert [m["text"] for m in fake.messages("C123")] == ["1", "2", "4"]
+
+    # slack_sdk's rate limit handler waits Retry-After and succeeds
+    retrying = WebClient(token=fake.bot_token, base_url=fake.api_url)
+    retrying.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    fake.set_rate_limit("chat.postMessage", per_second=2, burst=1, per_channel=True)
+    retrying.chat_postMessage(channel="C2", text="a")
+    t0 = time.monotonic()
+    assert retrying.chat_postMessage(channel="C2", text="b")["ok"]
+    assert time.monotonic() - t0 >= 1.0
+    assert [c["status"] for c in fake.call_log("chat.postMessage")][-2:] == [429, 200]
+
+
+# ---------------------------------------------------------------------- metadata in replies
+
+
+def test_replies_return_metadata_only_with_include_all_metadata(fake, client):
+    md = {"event_type": "rootcheck_ack", "event_payload": {"by": "U1"}}
+    parent = client.chat_postMessage(channel="C123", text="alert", metadata=md)["ts"]
+    client.chat_postMessage(channel="C123", text="acked", thread_ts=parent, metadata=md)
+    client.chat_postMessage(channel="C123", text="plain reply", thread_ts=parent)
+
+    with_md = client.conversations_replies(channel="C123", ts=parent, include_all_metadata=True)["messages"]
+    assert [m.get("metadata") for m in with_md] == [md, md, None]
+    without = client.conversations_replies(channel="C123", ts=parent)["messages"]
+    assert [m["text"] for m in without] == ["alert", "acked", "plain reply"]
+    assert all("metadata" not in m for m in without)
+    # the same rule as history
+    assert "metadata" not in client.conversations_history(channel="C123")["messages"][0]
+    assert client.conversations_history(channel="C123", include_all_metadata=True)["messages"][0]["metadata"] == md
+
+
+# ---------------------------------------------------------------------- control API for the new state
+
+
+def test_control_endpoints_for_dms_views_edits_and_limits():
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.slack_api",
+            "--port",
+            "0",
+            "--channel",
+            "C0ALERTS:U0ADMIN",
+            "--user",
+            "U0ADMIN:admin@example.com",
+            "--admin",
+            "U0ADMIN",
+            "--deactivated-user",
+            "U0GONE",
+            "--trigger-ttl",
+            "5",
+            "--no-socket-mode",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        api_url = proc.stdout.readline().strip()
+        base = api_url[: -len("/api/")]
+        c = WebClient(token="xoxb-test-token", base_url=api_url)
+
+        u = c.users_lookupByEmail(email="admin@example.com")["user"]
+        assert u["id"] == "U0ADMIN" and u["is_admin"] is True
+        assert _http_json(f"{base}/_fake/call_count?method=users.lookupByEmail&email=admin@example.com")["count"] == 1
+        assert _http_json(f"{base}/_fake/user", {"id": "U0NEW", "email": "new@example.com"})["ok"]
+        assert c.users_lookupByEmail(email="new@example.com")["user"]["id"] == "U0NEW"
+        with pytest.raises(SlackApiError) as e:
+            c.conversations_open(users="U0GONE")
+        assert _error(e) == "user_disabled"
+
+        dm = c.conversations_open(users="U0ADMIN")["channel"]["id"]
+        assert _http_json(f"{base}/_fake/dm_channels")["dm_channels"] == {"U0ADMIN": dm}
+        assert _http_json(f"{base}/_fake/dm_channel?user=U0ADMIN")["channel"] == dm
+        assert _http_json(f"{base}/_fake/dm_channel?user=U0NEW")["channel"] is None
+        assert _http_json(f"{base}/_fake/open_dm", {"user": "U0NEW"})["channel"].startswith("D")
+        assert _http_json(f"{base}/_fake/dm_error", {"user": "U0ADMIN", "error": "cannot_dm_bot"})["ok"]
+        with pytest.raises(SlackApiError) as e:
+            c.chat_postMessage(channel=dm, text="x")
+        assert _error(e) == "cannot_dm_bot"
+        _http_json(f"{base}/_fake/dm_error", {"user": "U0ADMIN", "error": None})
+        ts = c.chat_postMessage(channel=dm, text="dm")["ts"]
+        assert [m["text"] for m in _http_json(f"{base}/_fake/messages?channel={dm}")["messages"]] == ["dm"]
+
+        trigger = _http_json(f"{base}/_fake/trigger_id", {"user": "U0ADMIN"})["trigger_id"]
+        view_id = c.views_open(trigger_id=trigger, view=_modal())["view"]["id"]
+        [v] = _http_json(f"{base}/_fake/views")["views"]
+        assert (v["id"], v["trigger_id"], v["user"]) == (view_id, trigger, "U0ADMIN")
+        [t] = _http_json(f"{base}/_fake/triggers")["triggers"]
+        assert t["used"] is True
+
+        c.chat_update(channel=dm, ts=ts, text="dm v2")
+        c.chat_update(channel=dm, ts=ts, text="dm v3")
+        edits = _http_json(f"{base}/_fake/edits?channel={dm}&ts={ts}")["edits"]
+        assert [e["text"] for e in edits] == ["dm v2", "dm v3"] and all(e["time"] for e in edits)
+        assert _http_json(f"{base}/_fake/edits?channel={dm}")["counts"] == {dm: {ts: 2}}
+
+        assert _http_json(f"{base}/_fake/rate_limit", {"method": "chat.update", "per_minute": 1})["ok"]
+        c.chat_update(channel=dm, ts=ts, text="dm v4")
+        with pytest.raises(SlackApiError) as e:
+            c.chat_update(channel=dm, ts=ts, text="dm v5")
+        assert e.value.response.status_code == 429 and int(e.value.response.headers["Retry-After"]) >= 1
+
+        state = _http_json(f"{base}/_fake/state")
+        assert state["dm_channels"]["U0ADMIN"] == dm and state["channels"][dm]["is_im"] is True
+        assert state["views"] == 1 and state["triggers"] == 1
+        assert state["edits"] == {dm: {ts: 3}}
+        assert state["rate_limits"]["chat.update"]["per_minute"] == 1
+        assert "im:write" in state["scopes"]
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
