@@ -20,6 +20,7 @@ DEFAULT_CONCURRENCY = 16
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ADMIN = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,127}$")
 
 CsvList = Annotated[list[str], NoDecode]
 
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     channel: str | None = _env("ROOTCHECK_CHANNEL")
     accounts: CsvList = _env("ROOTCHECK_ACCOUNTS", default_factory=list)
     accounts_file: str | None = _env("ROOTCHECK_ACCOUNTS_FILE")
+    owner_tag: str = _env("ROOTCHECK_OWNER_TAG", "rootcheck-owners", min_length=1, max_length=128)
+    confirm_timeout: timedelta = _env("ROOTCHECK_CONFIRM_TIMEOUT", timedelta(minutes=15))
+    high_risk_events: CsvList = _env("ROOTCHECK_HIGH_RISK_EVENTS", default_factory=list)
     org_discovery: bool = _env("ROOTCHECK_ORG_DISCOVERY", False)
     role_name: str = _env("ROOTCHECK_ROLE_NAME", "RootCheckAudit")
     external_id: SecretStr | None = _env("ROOTCHECK_EXTERNAL_ID")
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
     host: str = _env("ROOTCHECK_HOST", "0.0.0.0")
     port: int = _env("PORT", 3000, ge=0, le=65535)
 
-    @field_validator("accounts", "admins", "regions", mode="before")
+    @field_validator("accounts", "admins", "regions", "high_risk_events", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -84,6 +88,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not Slack user (U…/W…) or user-group (S…) ids: {', '.join(bad)}")
         return value
 
+    @field_validator("high_risk_events")
+    @classmethod
+    def _event_names(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if not _EVENT_NAME.match(item)]
+        if bad:
+            raise ValueError(f"not CloudTrail event names (like StopLogging): {', '.join(bad)}")
+        return value
+
     @field_validator("regions")
     @classmethod
     def _region_names(cls, value: list[str]) -> list[str]:
@@ -94,7 +106,7 @@ class Settings(BaseSettings):
             raise ValueError(f"not AWS Region names: {', '.join(bad) or '(empty)'}; use e.g. us-east-1,eu-west-1 or all")
         return list(dict.fromkeys(value))
 
-    @field_validator("sweep_interval", "lookback", "remind_after", "retention", mode="before")
+    @field_validator("sweep_interval", "lookback", "remind_after", "retention", "confirm_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, (str, int, float)):

@@ -20,7 +20,18 @@ class Metrics:
         self.aws_errors = Counter("rootcheck_aws_errors", "AWS errors by code", ["code"], registry=r)
         self.findings = Counter("rootcheck_findings", "New findings by kind and severity", ["kind", "severity"],
                                 registry=r)
+        self.findings_grouped = Counter("rootcheck_findings_grouped", "New findings that joined an existing alert",
+                                        registry=r)
+        self.alerts_opened = Counter("rootcheck_alerts_opened", "Alerts opened (each one top-level message)",
+                                     registry=r)
         self.posts = Counter("rootcheck_slack_posts", "Alerts posted to Slack", registry=r)
+        self.edits = Counter("rootcheck_slack_edits", "Alert messages edited (chat.update)", registry=r)
+        self.edits_coalesced = Counter("rootcheck_slack_edits_coalesced",
+                                       "Alert changes shown by a later edit instead of one of their own", registry=r)
+        self.render_failures = Counter("rootcheck_render_failures", "Alerts that could not be rendered", registry=r)
+        self.high_risk_to_alert = Histogram("rootcheck_high_risk_to_alert_seconds",
+                                            "High-risk root call (event time) to its own alert in Slack", registry=r,
+                                            buckets=(1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600))
         self.acks = Counter("rootcheck_acks", "Alerts acknowledged", registry=r)
         self.reminders = Counter("rootcheck_reminders", "Reminders posted", registry=r)
         self.slack_errors = Counter("rootcheck_slack_errors", "Slack errors by code", ["code"], registry=r)
@@ -38,10 +49,10 @@ class Metrics:
                                        registry=r, buckets=(1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600))
         self.healthy = Gauge("rootcheck_healthy", "1 while /healthz answers 200", registry=r)
 
-    def observe_ack(self, delivery, now: datetime) -> None:
+    def observe_ack(self, posted_at: datetime | None, now: datetime) -> None:
         self.acks.inc()
-        if delivery.posted_at is not None:
-            self.time_to_ack.observe((now - delivery.posted_at).total_seconds())
+        if posted_at is not None:
+            self.time_to_ack.observe((now - posted_at).total_seconds())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

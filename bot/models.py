@@ -6,7 +6,7 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from bot.timeutil import parse_time
 
@@ -227,6 +227,55 @@ class Alert:
 def failures_before(failure_times: list[datetime], signin: datetime) -> int:
     """Failed sign-ins in the hour before a successful one."""
     return sum(1 for t in failure_times if signin - timedelta(hours=1) <= t < signin)
+
+
+@dataclass
+class AlertRecord:
+    """An alert with its Slack message's state, as the store has it; everything renders from this."""
+
+    STATE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "state", "target", "channel", "ts", "severity", "expected_by", "expected_reason", "resolved_at",
+        "acked_by", "acked_at", "version", "shown_version", "urgent", "edited_at", "edit_failures", "summary_ts",
+        "summary_state", "summary_shown_version", "urgent_since", "reminders", "next_reminder_at", "attempts",
+        "last_error", "created_at", "posted_at", "claimed_by", "claimed_at")
+
+    alert: Alert
+    opener: Finding | None
+    state: str = "pending"
+    target: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+    severity: str = "high"
+    expected_by: str | None = None
+    expected_reason: str | None = None
+    resolved_at: datetime | None = None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    version: int = 1
+    shown_version: int = 0
+    urgent: bool = False
+    edited_at: datetime | None = None
+    edit_failures: int = 0
+    summary_ts: str | None = None
+    summary_state: str | None = None
+    summary_shown_version: int = 0
+    urgent_since: datetime | None = None
+    reminders: int = 0
+    next_reminder_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+    posted_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.alert.id
+
+    @property
+    def account_id(self) -> str | None:
+        return self.alert.account_id
 
 
 @dataclass(frozen=True)

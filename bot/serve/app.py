@@ -18,6 +18,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 
+from bot.checks.grouping import HIGH_RISK_EVENTS
 from bot.metrics import Metrics
 from bot.serve.monitor import Monitor
 from bot.serve.operations import Operations
@@ -39,10 +40,11 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     holder = f"{socket.gethostname()}:{os.getpid()}"
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     sweeper = Sweeper(settings, **collector_options)
-    monitor = Monitor(store, sweeper, settings.channel, settings.lookback, settings.remind_after, holder, **kwargs)
+    monitor = Monitor(store, sweeper, settings.channel, settings.lookback, settings.remind_after, holder,
+                      HIGH_RISK_EVENTS | frozenset(settings.high_risk_events), **kwargs)
     metrics = Metrics()
-    deliverer = Deliverer(store.outbox, Notifier(client), settings.remediation_url, settings.channel,
-                          monitor.account_name, settings.sweep_interval, settings.admins, metrics=metrics, **kwargs)
+    deliverer = Deliverer(store, Notifier(client), settings.remediation_url, settings.channel, monitor.account_name,
+                          settings.sweep_interval, settings.admins, holder, metrics=metrics, **kwargs)
     authz = Authorizer(client, settings.admins)
     return Operations(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
 

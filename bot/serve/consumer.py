@@ -1,7 +1,7 @@
 """The real-time path: long-poll the SQS queue that EventBridge fills with root events.
 
 Each message is an EventBridge event whose `detail` is a CloudTrail record. Trusted events
-go through the same detectors into the same outbox, with the same finding id the poller
+go through the same detectors into the same store and grouping, with the same finding id the poller
 gives, so a sign-in seen by both paths is posted once. A message is deleted only after its
 finding is stored; one that cannot be parsed is left for the dead-letter queue; a forged or
 irrelevant one is logged and dropped. Nothing here can stop the loop.
@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.eventbridge import accept_event
+from bot.models import Finding
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +69,31 @@ class Consumer:
                 self._stop.wait(self.backoff)
 
     def _handle(self, batch: list[dict]) -> None:
-        done, stored = [], 0
+        """The batch's findings are stored and grouped together, in event-time order (so the same
+        events give the same alerts); only then are their messages deleted."""
+        done, findings = [], []
         for message in batch:
-            if self._stop.is_set():
-                return  # not deleted: SQS hands these back after the visibility timeout
-            try:
-                outcome = self._one(message)
-            except Exception as exc:  # noqa: BLE001 - e.g. the store is down: keep it for later
-                self._error(f"message {message.get('MessageId')} kept: {exc.__class__.__name__}: {exc}")
-                continue
+            outcome = self._one(message)
+            if isinstance(outcome, Finding):
+                findings.append(outcome)
             if outcome != "unparseable":
                 done.append(message["ReceiptHandle"])
-            stored += outcome == "finding"
+        if self._stop.is_set():
+            return  # not deleted: SQS hands these back after the visibility timeout
+        if findings:
+            try:
+                self.bot.placed(self.bot.monitor.ingest(findings))
+            except Exception as exc:  # noqa: BLE001 - e.g. the store is down: keep the batch for later
+                self._error(f"{len(batch)} message(s) kept: {exc.__class__.__name__}: {exc}")
+                return
+            for finding in findings:
+                self._count("finding", "finding %s stored", finding.id, level=10)
         if done:
             self.queue.delete(done)
-        if stored:
+        if findings:
             self.bot.wake_delivery()
 
-    def _one(self, message: dict) -> str:
+    def _one(self, message: dict) -> str | Finding:
         self.messages += 1
         self.last_message_at = datetime.now(timezone.utc)
         sent = (message.get("Attributes") or {}).get("SentTimestamp")
@@ -103,8 +111,7 @@ class Consumer:
         finding = check_record(record)
         if finding is None:
             return self._count("no_finding", "message %s: not a root event", message.get("MessageId"), level=10)
-        self.bot.monitor.ingest([finding])  # raises if the store fails: the message is then kept
-        return self._count("finding", "message %s: %s stored", message.get("MessageId"), finding.id, level=10)
+        return finding
 
     def _count(self, result: str, text: str, *args: Any, level: int = logging.WARNING) -> str:
         self.bot.metrics.queue_messages.labels(result=result).inc()

@@ -10,7 +10,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from bot.models import Delivery
+from bot.models import AlertRecord
+from bot.store import Placed
 from bot.timeutil import parse_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Operations:
         self.consumer: Any = None  # the queue consumer, when configured
         self.scheduler: Any = None
         self.setup_error: str | None = None
+        self._high_risk_seen: dict[str, datetime] = {}  # high-risk call's own alert -> event time
 
     # jobs -----------------------------------------------------------------------------------
     def sweep(self, only: list[str] | None = None):
@@ -54,26 +56,39 @@ class Operations:
         for error in outcome.errors:
             self.metrics.aws_errors.labels(code=error.code).inc()
             log.warning("account not checked: %s", error.line())
-        self._count_findings(outcome.new_findings)
-        log.info("sweep finished: %d account(s), %d failed, %d new finding(s)", outcome.accounts, failed,
-                 len(outcome.new_findings))
+        self.placed(outcome.placed)
+        log.info("sweep finished: %d account(s), %d failed, %d new finding(s) in %d new alert(s)", outcome.accounts,
+                 failed, len(outcome.new_findings), len(outcome.placed.opened))
         self.wake_delivery()
         return outcome
 
+    def placed(self, placed: Placed) -> None:
+        """Count what grouping did (findings grouped versus alerts opened)."""
+        for finding in placed.new_findings:
+            self.metrics.findings.labels(kind=finding.kind, severity=finding.severity).inc()
+        self.metrics.findings_grouped.inc(len(placed.new_findings) - len(placed.opened))
+        self.metrics.alerts_opened.inc(len(placed.opened))
+        for alert_id, moment in placed.high_risk:
+            self._high_risk_seen.setdefault(alert_id, moment)
+
     def deliver(self) -> None:
-        for delivery_id in self.deliverer.deliver():
-            self._observe_freshness(self.store.outbox.get(delivery_id))
-        self.deliverer.refresh()
+        """One delivery run: waiting console calls, new alerts, due edits, thread replies, stale claims."""
+        self.placed(self.monitor.place_waiting())
+        for record in self.deliverer.deliver():
+            self._observe_freshness(record)
+        self.deliverer.edit_due()
+        self.deliverer.post_replies()
+        self.deliverer.reconcile()
 
     def remind(self) -> None:
         self.deliverer.remind()
 
     def reconcile(self) -> None:
         """On taking the scheduler: finish what a crashed leader left between its steps."""
-        released = self.store.outbox.release_all_held()
+        released = self.monitor.release_held()
         if released:
             log.warning("released %d finding(s) a crashed sweep left waiting for its digest decision", released)
-        fixed = self.deliverer.reconcile()
+        fixed = self.deliverer.reconcile(everything=self.store.leadership.exclusive)
         if fixed:
             log.info("reconciled %d message(s) posted before a restart", fixed)
 
@@ -136,20 +151,17 @@ class Operations:
     def status(self) -> dict:
         healthy, body = self.health()
         last = self.store.state.last_sweep()
-        counts = self.store.outbox.counts()
+        counts = self.store.alerts.counts()
         return {"healthy": healthy, "last_sweep": last.__dict__ if last else None, "slack": body.get("slack"),
-                "open_alerts": sum(counts.get(s, 0) for s in ("posted", "digested")),
-                "pending": sum(counts.get(s, 0) for s in ("pending", "posting", "held")),
+                "open_alerts": counts.get("posted", 0), "failed_alerts": counts.get("failed", 0),
+                "pending": sum(counts.get(s, 0) for s in ("pending", "posting")),
                 "queue": body.get("queue"), "scheduler": body.get("scheduler")}
 
-    def _count_findings(self, ids: list[str]) -> None:
-        for delivery_id in ids:
-            delivery = self.store.outbox.get(delivery_id)
-            if delivery and delivery.finding:
-                self.metrics.findings.labels(kind=delivery.finding.kind, severity=delivery.finding.severity).inc()
-
-    def _observe_freshness(self, delivery: Delivery | None) -> None:
-        if delivery and delivery.finding and delivery.finding.event_time:
-            moment = parse_time(delivery.finding.event_time)
-            if moment:
-                self.metrics.event_to_post.observe(max((self.clock() - moment).total_seconds(), 0))
+    def _observe_freshness(self, record: AlertRecord) -> None:
+        opener = record.opener
+        moment = parse_time(opener.event_time) if opener and opener.event_time else None
+        if moment:
+            self.metrics.event_to_post.observe(max((self.clock() - moment).total_seconds(), 0))
+        seen = self._high_risk_seen.pop(record.id, None)
+        if seen is not None:
+            self.metrics.high_risk_to_alert.observe(max((self.clock() - seen).total_seconds(), 0))

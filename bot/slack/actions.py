@@ -27,22 +27,22 @@ def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None]) -
         ack()  # a URL button still sends an interaction; nothing else to do
 
 
-def acknowledge(bot: Any, delivery_id: str, user: str, channel: str | None,
+def acknowledge(bot: Any, alert_id: str, user: str, channel: str | None,
                 respond: Callable[..., Any] | None = None) -> None:
-    """Check the user, then store the ack once and update the message in place."""
-    delivery = bot.store.outbox.get(delivery_id)
-    if delivery is None:
+    """Check the user against the alert's own channel, then store the ack once and update it in place."""
+    record = bot.store.alerts.get(alert_id)
+    if record is None:
         return
-    if not bot.authz.allowed(user, delivery.channel or channel):
-        bot.store.state.audit(bot.clock(), user, "ack_refused", delivery_id)
+    if not bot.authz.allowed(user, record.channel or channel):
+        bot.store.state.audit(bot.clock(), user, "ack_refused", alert_id)
         try:
-            bot.deliverer.notifier.ephemeral(delivery.channel or channel, user, REFUSAL)
+            bot.deliverer.notifier.ephemeral(record.channel or channel, user, REFUSAL)
         except SlackError as exc:  # e.g. user_not_in_channel: a non-member clicked in a public channel
             _refuse_via_response_url(respond, user, exc.code)
         return
-    if bot.deliverer.acknowledge(delivery_id, user):
-        bot.store.state.audit(bot.clock(), user, "ack", delivery_id)
-        bot.metrics.observe_ack(delivery, bot.clock())
+    if bot.deliverer.acknowledge(alert_id, user):
+        bot.store.state.audit(bot.clock(), user, "ack", alert_id)
+        bot.metrics.observe_ack(record.posted_at, bot.clock())
 
 
 def _refuse_via_response_url(respond: Callable[..., Any] | None, user: str, code: str) -> None:

@@ -1,42 +1,29 @@
-"""PURE message builders: one function renders every state of an alert from the store's data.
+"""PURE message builders: one function renders every state of an alert from the store's record.
 
 Built with slack_sdk's Block Kit models, so Slack's limits are checked when rendering. Every
-value that came from AWS (or from a user) passes through `mrkdwn()` first.
+value that came from AWS (or from a user) passes through `mrkdwn()` first, and every text object
+that carries one is `verbatim`, so Slack does not auto-link what is inside either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.models.metadata import Metadata
 
-from bot.models import Delivery, Finding
+from bot.checks.story import TITLE, story, title
+from bot.models import DIGEST, AlertRecord, Finding
 from bot.slack.escape import code, mrkdwn
-from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION
+from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION, REPLY_EVENT, SUMMARY_EVENT
 from bot.timeutil import parse_time
 
-NAME_LIMIT, DETAIL_LIMIT, REASON_LIMIT = 100, 1500, 500  # raw characters; Slack caps a text at 2-3k
-DIGEST_TEXT_LIMIT = 2900
+NAME_LIMIT, DETAIL_LIMIT, REASON_LIMIT, LINE_LIMIT = 100, 1500, 500, 600  # escaped characters
+TEXT_LIMIT = 2900  # Slack caps a section's text at 3,000
 SEVERITY_ICON = {"critical": ":rotating_light:", "high": ":red_circle:", "medium": ":large_orange_diamond:",
                  "low": ":white_circle:"}
-TITLE = {
-    "root_console_login": "Root console sign-in",
-    "root_console_login_failed": "Failed root console sign-in",
-    "root_activity": "Root user activity",
-    "root_password_used": "Root password used",
-    "root_access_key_active": "Root access key is active",
-    "root_mfa_disabled": "Root user has no MFA",
-    "coverage_gap": "Account could not be checked",
-}
 GUIDANCE = {
     "root_console_login": "Confirm with the account owner. If it was not planned: reset the root password, "
                           "check for new root access keys and IAM changes since then, and use IAM identities "
@@ -53,6 +40,9 @@ GUIDANCE = {
     "coverage_gap": "rootcheck is blind here. Fix the role or permission named below so the account is "
                     "checked again.",
 }
+HIGH_RISK_GUIDANCE = ("A high-risk call: it can blind your logging, keep access or hand the account away. Find "
+                      "out now who made it; if nobody planned it, treat it as an incident.")
+Names = Callable[[str | None], str | None]
 
 
 @dataclass(frozen=True)
@@ -62,66 +52,70 @@ class Message:
     metadata: dict | None = None
 
 
-def render_alert(delivery: Delivery, account_name: str | None, remediation_url: str, now: datetime) -> Message:
-    """The alert in its current state: open, acknowledged, expected or resolved."""
-    finding = delivery.finding
-    assert finding is not None
-    severity = "low" if delivery.expected_by else finding.severity
-    title = _title(finding)
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · {title}")),
-        SectionBlock(fields=[MarkdownTextObject(text=t) for t in _fields(finding, account_name, now)]),
-        SectionBlock(text=MarkdownTextObject(
-            text=f"*Now* {GUIDANCE[finding.kind]}\n_{mrkdwn(finding.detail, DETAIL_LIMIT)}_")),
-    ]
-    blocks += _status_context(delivery)
-    blocks.append(_actions(delivery, remediation_url))
-    text = (f"{severity.upper()}: {title} in {_account(finding.account_id, account_name)}"
-            + (" (expected)" if delivery.expected_by else ""))
-    payload = {"finding_id": finding.id, "account_id": finding.account_id or "", "kind": finding.kind,
-               "severity": severity}
-    return Message(text=text, blocks=[b.to_dict() for b in blocks],
+def md(text: str) -> MarkdownTextObject:
+    """A mrkdwn text object that Slack takes literally (no auto-linking of URLs or #channels)."""
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def render_alert(record: AlertRecord, names: Names, remediation_url: str, now: datetime,
+                 members: list[Finding] = ()) -> Message:
+    """The alert in its current state: open, acknowledged, expected, resolved; a digest lists `members`."""
+    if record.alert.grouping == DIGEST:
+        return _digest(record, list(members), names, remediation_url)
+    alert, opener = record.alert, record.opener
+    severity = record.severity
+    heading = mrkdwn(title(alert, opener), 300)
+    account = _account(alert.account_id, names(alert.account_id))
+    count = f" · {alert.summary.count} findings" if alert.summary.count > 1 else ""
+    blocks = [SectionBlock(text=md(f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · {heading}{count}"))]
+    if opener is not None:
+        blocks.append(SectionBlock(fields=[md(t) for t in _fields(opener, account, now)]))
+    lines = [f"*{label}*: {mrkdwn(text, LINE_LIMIT)}" for label, text in story(alert)]
+    if lines:
+        blocks.append(SectionBlock(text=md(_fit("\n".join(lines)))))
+    guidance = HIGH_RISK_GUIDANCE if "high_risk" in alert.escalations else GUIDANCE[alert.kind]
+    detail = f"\n_{mrkdwn(opener.detail, DETAIL_LIMIT)}_" if opener is not None and alert.summary.count == 1 else ""
+    blocks.append(SectionBlock(text=md(f"*Now* {guidance}{detail}")))
+    blocks += _status(record)
+    blocks.append(_actions(record, remediation_url))
+    fallback = f"{severity.upper()}: {heading} in {account}{count}" + (" (expected)" if record.expected_by else "")
+    payload = {"finding_id": alert.id, "account_id": alert.account_id or "", "kind": alert.kind,
+               "severity": severity, "count": alert.summary.count}
+    return Message(text=fallback[:3000], blocks=[b.to_dict() for b in blocks],
                    metadata=Metadata(event_type=FINDING_EVENT, event_payload=payload).to_dict())
 
 
-def render_digest(delivery: Delivery, members: list[Delivery], names: dict[str, str | None],
-                  remediation_url: str, now: datetime) -> Message:
-    """Many hygiene findings of one kind in one message, acknowledged together."""
-    kind = delivery.kind
-    lines = [f"• {_account(m.finding.account_id, names.get(m.finding.account_id or ''))}: "
-             f"{mrkdwn(m.finding.detail, 200)}" for m in members[:40] if m.finding]
-    text = ""
-    for shown, line in enumerate(lines):  # whole lines only: a cut must not split an escaped entity
-        if len(text) + len(line) + 40 > DIGEST_TEXT_LIMIT:
-            break
-        text += ("\n" if text else "") + line
+def render_summary(record: AlertRecord, now: datetime) -> Message:
+    """The one activity summary reply in a session's thread, edited in place as the session goes on."""
+    lines = [f"*{label}*: {mrkdwn(text, LINE_LIMIT)}" for label, text in story(record.alert)]
+    text = _fit(f":memo: *Activity so far* ({record.alert.summary.count} findings, updated "
+                f"{now:%H:%M:%S} UTC)\n" + "\n".join(lines))
+    payload = {"alert_id": record.id, "count": record.alert.summary.count}
+    return Message(text=f"Activity so far: {record.alert.summary.count} findings",
+                   blocks=[SectionBlock(text=md(text)).to_dict()],
+                   metadata=Metadata(event_type=SUMMARY_EVENT, event_payload=payload).to_dict())
+
+
+def render_reply(reply_id: str, body: dict, admins: list[str]) -> Message:
+    """A thread reply (audit, reminder, call-out) from the data the store queued; its metadata
+    carries the reply id, so a reply posted just before a crash is found again, not repeated."""
+    kind = body.get("kind")
+    if kind == "ack":
+        text = f":white_check_mark: Acknowledged by <@{mrkdwn(body['user'])}> at {_at(body['at'])} UTC."
+    elif kind == "reminder":
+        text = (f":alarm_clock: {_mentions(admins)} this {mrkdwn(body.get('severity'))} alert is still not "
+                f"acknowledged (reminder {int(body['count'])}). Please look at it and press *Acknowledge*.")
+    elif kind == "new_ip":
+        text = (f":warning: A key of this root session was used from a new source IP: {code(body.get('ip'))} "
+                f"({code(body.get('event_name'))} at {mrkdwn(body.get('event_time'))}, key "
+                f"{code(body.get('key'))}). A stolen session looks like this.")
+    elif kind == "raised":
+        text = (f":arrow_up: Raised to *{mrkdwn(str(body.get('severity')).upper())}* after it was acknowledged: "
+                f"{int(body.get('count') or 0)} finding(s) now.")
     else:
-        shown = len(lines)
-    if len(members) > shown:
-        text += f"\n…and {len(members) - shown} more"
-    severity = members[0].finding.severity if members and members[0].finding else "high"
-    blocks = [
-        HeaderBlock(text=f"{TITLE[kind]}: {len(members)} accounts"),
-        SectionBlock(text=MarkdownTextObject(text=f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · "
-                                                  f"{GUIDANCE[kind]}")),
-        SectionBlock(text=MarkdownTextObject(text=text)),
-        *_status_context(delivery),
-        _actions(delivery, remediation_url),
-    ]
-    payload = {"digest_id": delivery.id, "finding_ids": delivery.finding_ids, "kind": kind, "severity": severity}
-    return Message(text=f"{severity.upper()}: {TITLE[kind]} in {len(members)} accounts",
-                   blocks=[b.to_dict() for b in blocks],
-                   metadata=Metadata(event_type=DIGEST_EVENT, event_payload=payload).to_dict())
-
-
-def ack_reply(user: str, at: datetime) -> str:
-    return f":white_check_mark: Acknowledged by <@{mrkdwn(user)}> at {at:%Y-%m-%d %H:%M} UTC."
-
-
-def reminder_reply(mentions: list[str], count: int, finding: Finding) -> str:
-    who = " ".join(mentions) if mentions else "<!here>"
-    return (f":alarm_clock: {who} this {finding.severity} alert is still not acknowledged "
-            f"(reminder {count}). Please look at it and press *Acknowledge*.")
+        text = mrkdwn(body.get("text") or kind)
+    return Message(text=text, blocks=[SectionBlock(text=md(text)).to_dict()],
+                   metadata=Metadata(event_type=REPLY_EVENT, event_payload={"reply_id": reply_id}).to_dict())
 
 
 def mention(admin_id: str) -> str:
@@ -129,21 +123,41 @@ def mention(admin_id: str) -> str:
     return f"<!subteam^{admin_id}>" if admin_id.startswith("S") else f"<@{admin_id}>"
 
 
-def _title(finding: Finding) -> str:
-    if finding.kind == "root_console_login":
-        mfa = {True: "with MFA", False: "without MFA", None: "(MFA unknown)"}[finding.mfa_used]
-        return f"{TITLE[finding.kind]} {mfa}"
-    return TITLE.get(finding.kind, finding.kind)
+def _mentions(admins: list[str]) -> str:
+    return " ".join(mention(a) for a in admins) if admins else "<!here>"
 
 
-def _fields(finding: Finding, account_name: str | None, now: datetime) -> list[str]:
-    fields = [f"*Account*\n{_account(finding.account_id, account_name)}", f"*When*\n{_when(finding, now)}"]
-    if finding.source == "cloudtrail":
-        mfa = {True: "yes", False: "no", None: "unknown"}[finding.mfa_used]
-        fields += [f"*Source IP*\n{code(finding.source_ip)}", f"*User agent*\n{code(finding.user_agent)}",
-                   f"*Region · MFA*\n{code(finding.region)} · {mfa}", f"*Event*\n{code(finding.event_id)}"]
+def _digest(record: AlertRecord, members: list[Finding], names: Names, remediation_url: str) -> Message:
+    """Many hygiene findings (or coverage gaps) of one kind in one message, acknowledged together."""
+    kind, severity = record.alert.kind, record.severity
+    lines = [f"• {_account(m.account_id, names(m.account_id))}: {mrkdwn(m.detail, 200)}" for m in members[:40]]
+    text, shown = "", 0
+    for line in lines:  # whole lines only
+        if len(text) + len(line) + 40 > TEXT_LIMIT:
+            break
+        text += ("\n" if text else "") + line
+        shown += 1
+    total = record.alert.summary.count
+    if total > shown:
+        text += f"\n…and {total - shown} more"
+    heading = f"{TITLE.get(kind, kind)}: {total} accounts"
+    blocks = [SectionBlock(text=md(f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · *{heading}*\n"
+                                   f"{GUIDANCE[kind]}")),
+              SectionBlock(text=md(text or "—")), *_status(record), _actions(record, remediation_url)]
+    payload = {"digest_id": record.id, "finding_ids": [m.id for m in members], "kind": kind, "severity": severity,
+               "count": total}
+    return Message(text=f"{severity.upper()}: {heading}", blocks=[b.to_dict() for b in blocks],
+                   metadata=Metadata(event_type=DIGEST_EVENT, event_payload=payload).to_dict())
+
+
+def _fields(opener: Finding, account: str, now: datetime) -> list[str]:
+    fields = [f"*Account*\n{account}", f"*When*\n{_when(opener, now)}"]
+    if opener.source == "cloudtrail":
+        mfa = {True: "yes", False: "no", None: "unknown"}[opener.mfa_used]
+        fields += [f"*Source IP*\n{code(opener.source_ip)}", f"*User agent*\n{code(opener.user_agent)}",
+                   f"*Region · MFA*\n{code(opener.region)} · {mfa}", f"*Event*\n{code(opener.event_id)}"]
     else:
-        fields.append(f"*Source*\n{mrkdwn(finding.source.replace('_', ' '))}")
+        fields.append(f"*Source*\n{mrkdwn(opener.source.replace('_', ' '))}")
     return fields
 
 
@@ -172,23 +186,41 @@ def _ago(delta) -> str:
     return f"{minutes // 60} h" if minutes < 2880 else f"{minutes // 1440} days"
 
 
-def _status_context(delivery: Delivery) -> list:
+def _status(record: AlertRecord) -> list:
     notes = []
-    if delivery.expected_by:
-        notes.append(f":calendar: *Expected*: announced by <@{mrkdwn(delivery.expected_by)}>: "
-                     f"{mrkdwn(delivery.expected_reason, REASON_LIMIT)}")
-    if delivery.resolved_at:
-        why = ("the account was checked again" if delivery.kind == "coverage_gap"
+    if record.expected_by:
+        notes.append(f":calendar: *Expected*: announced by <@{mrkdwn(record.expected_by)}>: "
+                     f"{mrkdwn(record.expected_reason, REASON_LIMIT)}")
+    if record.resolved_at:
+        why = ("the account was checked again" if record.alert.kind == "coverage_gap"
                else "the latest credential report no longer shows this")
-        notes.append(f":recycle: *Resolved*: {why} ({delivery.resolved_at:%Y-%m-%d %H:%M} UTC).")
-    if delivery.acked_at:
-        notes.append(f":white_check_mark: Acknowledged by <@{mrkdwn(delivery.acked_by)}> "
-                     f"at {delivery.acked_at:%Y-%m-%d %H:%M} UTC")
-    return [ContextBlock(elements=[MarkdownTextObject(text=note)]) for note in notes]
+        notes.append(f":recycle: *Resolved*: {why} ({record.resolved_at:%Y-%m-%d %H:%M} UTC).")
+    if record.acked_at:
+        notes.append(f":white_check_mark: Acknowledged by <@{mrkdwn(record.acked_by)}> "
+                     f"at {record.acked_at:%Y-%m-%d %H:%M} UTC")
+    return [ContextBlock(elements=[md(note)]) for note in notes]
 
 
-def _actions(delivery: Delivery, remediation_url: str) -> ActionsBlock:
+def _actions(record: AlertRecord, remediation_url: str) -> ActionsBlock:
     buttons = [ButtonElement(text="Remediation guide", action_id=REMEDIATION_ACTION, url=remediation_url)]
-    if delivery.acked_at is None:
-        buttons.append(ButtonElement(text="Acknowledge", action_id=ACK_ACTION, value=delivery.id, style="primary"))
+    if record.acked_at is None:
+        buttons.append(ButtonElement(text="Acknowledge", action_id=ACK_ACTION, value=record.id, style="primary"))
     return ActionsBlock(elements=buttons)
+
+
+def _fit(text: str) -> str:
+    """Whole lines up to Slack's section limit (each line is escaped and bounded already)."""
+    if len(text) <= TEXT_LIMIT:
+        return text
+    kept = ""
+    for line in text.split("\n"):
+        if len(kept) + len(line) + 1 > TEXT_LIMIT - 20:
+            return kept + "\n…(more)"
+        kept += ("\n" if kept else "") + line
+    return kept
+
+
+def _at(iso: str) -> str:
+    moment = parse_time(iso)
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else mrkdwn(iso)
+

@@ -111,9 +111,8 @@ class Commands:
     def _open(self, request: Request, answer: Callable[[str], None]) -> None:
         from bot.slack.replies import open_text  # noqa: PLC0415
 
-        alerts = self.bot.store.outbox.open_alerts(limit=50)
-        answer(open_text(alerts, {a.finding.account_id or "": self.bot.monitor.account_name(a.finding.account_id)
-                                  for a in alerts}))
+        alerts = self.bot.store.alerts.open_alerts(limit=50)
+        answer(open_text(alerts, self.bot.monitor.account_name))
 
     def _accounts(self, request: Request, answer: Callable[[str], None]) -> None:
         from bot.slack.replies import accounts_text  # noqa: PLC0415

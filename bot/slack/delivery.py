@@ -1,5 +1,9 @@
-"""Moving the outbox to Slack: claim, render from the store, post, record; and the reverse
-after a crash (reconcile from the channel's history), message refreshes and reminders.
+"""Moving alerts to Slack: post each alert once, edit it as its findings grow (at most once every
+10 s, the latest state wins; at once when a person acted), keep one activity summary in its
+thread, post thread replies once, and after a crash find what was posted by its metadata.
+
+Nothing here can strand work: a Slack error hands the row back with a backoff, any other error
+too (and is logged), and an alert that cannot be rendered is marked failed with the reason.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from bot.models import Delivery
-from bot.slack.blocks import Message, ack_reply, mention, reminder_reply, render_alert, render_digest
+from bot.models import CREDENTIALS, SESSION, AlertRecord
+from bot.slack.blocks import Message, Names, render_alert, render_reply, render_summary
 from bot.slack.notifier import Notifier, SlackError
 from bot.timeutil import utcnow
 
@@ -19,6 +23,10 @@ log = logging.getLogger(__name__)
 REMINDER_EVERY = timedelta(hours=1)
 MAX_REMINDERS = 4
 RECONCILE_LOOKBACK = timedelta(days=14)
+EDIT_GAP = timedelta(seconds=10)  # between two edits of one message (its post counts as the first)
+EDIT_LEASE = timedelta(seconds=60)
+POST_DEADLINE = timedelta(minutes=5)  # a claim older than this was abandoned: reconcile it
+WITH_SUMMARY = (SESSION, CREDENTIALS)
 
 
 @dataclass
@@ -34,115 +42,221 @@ class SlackHealth:
 
 
 class Deliverer:
-    def __init__(self, outbox, notifier: Notifier, remediation_url: str, default_channel: str | None,
-                 names: Callable[[str | None], str | None], retry_interval: timedelta, admins: list[str],
-                 retry_base: float = 5.0, clock: Callable[[], datetime] = utcnow, metrics=None):
-        self.outbox = outbox
+    def __init__(self, store, notifier: Notifier, remediation_url: str, default_channel: str | None,
+                 names: Names, retry_interval: timedelta, admins: list[str], holder: str,
+                 retry_base: float = 5.0, edit_gap: timedelta = EDIT_GAP, clock: Callable[[], datetime] = utcnow,
+                 metrics=None):
+        self.alerts = store.alerts
+        self.messages = store.messages
         self.notifier = notifier
         self.remediation_url = remediation_url
         self.default_channel = default_channel
         self.names = names
         self.retry_interval = retry_interval
         self.retry_base = retry_base
+        self.edit_gap = edit_gap
         self.admins = admins
+        self.holder = holder
         self.clock = clock
         self.metrics = metrics
         self.health = SlackHealth()
-        self.stopping = threading.Event()  # SIGTERM: messages claimed but not yet sent are handed back
+        self.stopping = threading.Event()  # SIGTERM: what is claimed but not yet sent is handed back
 
-    def render(self, delivery: Delivery) -> Message:
-        now = self.clock()
-        if delivery.is_digest:
-            members = self.outbox.members(delivery)
-            names = {m.finding.account_id or "": self.names(m.finding.account_id) for m in members if m.finding}
-            return render_digest(delivery, members, names, self.remediation_url, now)
-        return render_alert(delivery, self.names(delivery.finding.account_id), self.remediation_url, now)
+    def render(self, record: AlertRecord) -> Message:
+        members = self.alerts.members(record.id) if record.alert.grouping == "digest" else ()
+        return render_alert(record, self.names, self.remediation_url, self.clock(), members)
 
-    def reconcile(self) -> int:
-        """Rows left in `posting` by a crash: find their message by metadata, or post again."""
-        fixed = 0
-        for delivery in self.outbox.in_posting():
-            channel = delivery.target or self.default_channel
-            try:
-                oldest = (self.clock() - RECONCILE_LOOKBACK).timestamp()
-                found = self.notifier.find_posted(channel, {delivery.id}, oldest=oldest)
-            except SlackError as exc:
-                self._failed(delivery, exc)
-                continue
-            if delivery.id in found:
-                self.outbox.posted(delivery, channel, found[delivery.id], self.clock())
-                fixed += 1
-            else:
-                self.outbox.retry_later(delivery, "not found in channel history after a restart", self.clock())
-        return fixed
-
-    def deliver(self, limit: int = 50) -> list[str]:
-        """Post every due pending message; failures stay pending with a retry time. Returns the ids posted."""
+    # posting ----------------------------------------------------------------------------------
+    def deliver(self, limit: int = 50) -> list[AlertRecord]:
+        """Post due alerts (most severe first in each channel); returns what was posted."""
         posted = []
-        for delivery in self.outbox.claim(self.clock(), limit):
+        for record in self.messages.claim(self.clock(), self.holder, limit):
             if self.stopping.is_set():
-                self.outbox.retry_later(delivery, "handed back at shutdown", self.clock())
+                self.messages.hand_back(record.id, self.holder, "handed back at shutdown", self.clock())
                 continue
-            channel = delivery.target or self.default_channel
             try:
-                channel, ts = self.notifier.post(channel, self.render(delivery))
-            except SlackError as exc:
-                self._failed(delivery, exc)
-                continue
-            self.outbox.posted(delivery, channel, ts, self.clock())
-            self.health = SlackHealth()
-            posted.append(delivery.id)
-            self._count("posts", delivery)
+                if self._post(record):
+                    posted.append(record)
+            except Exception as exc:  # noqa: BLE001 - e.g. the store failed after the post: never strand it
+                log.exception("posting alert %s failed", record.id)
+                self._hand_back(record, f"{exc.__class__.__name__}: {exc}", self._backoff(record.attempts))
         return posted
 
-    def refresh(self) -> int:
-        """Re-render messages whose state changed (acknowledged, resolved) in place."""
-        done = 0
-        for delivery in self.outbox.stale_messages():
+    def _post(self, record: AlertRecord) -> bool:
+        try:
+            message = self.render(record)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not block the others
+            log.exception("alert %s cannot be rendered", record.id)
+            self.messages.failed(record.id, self.holder, f"cannot be rendered: {exc.__class__.__name__}: {exc}")
+            self._count("render_failures")
+            return False
+        channel = record.target or self.default_channel
+        try:
+            channel, ts = self.notifier.post(channel, message)
+        except SlackError as exc:
+            self._slack_failed(record, exc)
+            return False
+        recorded = self.messages.posted(record.id, self.holder, channel, ts, record.version, self.clock())
+        self.health = SlackHealth()
+        self._count("posts")
+        return recorded
+
+    def _slack_failed(self, record: AlertRecord, exc: SlackError) -> None:
+        wait = self.retry_interval if exc.permanent else self._backoff(record.attempts)
+        self._hand_back(record, str(exc), wait)
+        self._note(exc)
+
+    def _hand_back(self, record: AlertRecord, error: str, wait: timedelta) -> None:
+        self.messages.hand_back(record.id, self.holder, error, self.clock() + wait)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        seconds = self.retry_base * 2 ** max(attempts - 1, 0)
+        return timedelta(seconds=min(seconds, self.retry_interval.total_seconds()))
+
+    # edits ------------------------------------------------------------------------------------
+    def edit_due(self) -> int:
+        """Edit every alert whose turn has come (the latest state wins: one edit shows all changes)."""
+        return sum(self.edit(alert_id) for alert_id in self.messages.due_edits(self.clock(), self.edit_gap))
+
+    def edit(self, alert_id: str, urgent: bool = False) -> bool:
+        """Show the alert's current state in its message and its thread summary.
+
+        Holds a short lease on the alert while it edits, and records the version it rendered
+        (compare-and-set), so an older render never overwrites a newer state. When a person
+        acted meanwhile, it edits again at once.
+        """
+        record = self.messages.start_edit(alert_id, self.holder, self.clock(), EDIT_LEASE)
+        while record is not None:
             try:
-                self.notifier.update(delivery.channel, delivery.ts, self.render(delivery))
+                self.notifier.update(record.channel, record.ts, self.render(record), paced=not urgent)
+                summary_ts = self._summary(record)
             except SlackError as exc:
+                self._edit_failed(record, exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - the lease expires; the next run tries again
+                log.exception("editing alert %s failed", alert_id)
+                self.messages.edit_failed(record, self.holder, f"{exc.__class__.__name__}", self.clock(),
+                                          self.clock() + self._backoff(record.edit_failures + 1))
+                return False
+            coalesced = self.messages.finish_edit(record, self.holder, self.clock(), summary_ts)
+            self._count("edits")
+            self._count("edits_coalesced", coalesced)
+            latest = self.alerts.get(alert_id)
+            again = latest is not None and latest.version > record.version and latest.urgent
+            record = self.messages.start_edit(alert_id, self.holder, self.clock(), EDIT_LEASE) if again else None
+            urgent = urgent or again
+        return True
+
+    def _summary(self, record: AlertRecord) -> str | None:
+        """Post or edit the thread's one activity summary; returns its ts when it was just posted."""
+        if record.alert.grouping not in WITH_SUMMARY or record.alert.summary.count < 2:
+            return None
+        message = render_summary(record, self.clock())
+        if record.summary_ts:
+            if record.summary_shown_version < record.version:
+                self.notifier.update(record.channel, record.summary_ts, message)
+            return record.summary_ts
+        now = self.clock()
+        if not self.messages.claim_summary(record.id, now, now - POST_DEADLINE):
+            return None
+        try:
+            if record.summary_state == "posting":  # a crash may have posted it already: look first
+                found = self.notifier.find_posted(record.channel, {record.id}, self._oldest(), thread_ts=record.ts)
+                if record.id in found:
+                    return found[record.id]
+            return self.notifier.post(record.channel, message, thread_ts=record.ts)[1]
+        except SlackError:
+            self.messages.release_summary(record.id)
+            raise
+
+    def _edit_failed(self, record: AlertRecord, exc: SlackError) -> None:
+        failures = record.edit_failures + 1
+        wait = timedelta(seconds=min(self.retry_base * 2 ** failures, 3600))
+        self.messages.edit_failed(record, self.holder, str(exc), self.clock(), self.clock() + wait)
+        self._note(exc)
+
+    # thread replies ---------------------------------------------------------------------------
+    def post_replies(self, alert_id: str | None = None) -> int:
+        sent = 0
+        for reply in self.messages.claim_replies(self.clock(), self.holder, alert_id):
+            try:
+                message = render_reply(reply.id, reply.body, self.admins)
+                _, ts = self.notifier.post(reply.channel, message, thread_ts=reply.thread_ts)
+            except SlackError as exc:
+                self.messages.reply_hand_back(reply, self.holder, str(exc), self.clock() + (
+                    self.retry_interval if exc.permanent else self._backoff(reply.attempts)))
                 self._note(exc)
                 continue
-            self.outbox.refreshed(delivery)
-            done += 1
-        return done
+            except Exception as exc:  # noqa: BLE001
+                log.exception("posting reply %s failed", reply.id)
+                self.messages.reply_hand_back(reply, self.holder, exc.__class__.__name__,
+                                              self.clock() + self._backoff(reply.attempts))
+                continue
+            self.messages.reply_posted(reply, self.holder, ts, self.clock())
+            sent += 1
+        return sent
 
-    def acknowledge(self, delivery_id: str, user: str) -> bool:
-        """Store the ack once, update the same message, and add one audit reply in its thread."""
-        now = self.clock()
-        if not self.outbox.acknowledge(delivery_id, user, now):
+    # people and time --------------------------------------------------------------------------
+    def acknowledge(self, alert_id: str, user: str) -> bool:
+        """Store the ack once, update the message at once, and post the audit reply in its thread."""
+        if not self.messages.acknowledge(alert_id, user, self.clock()):
             return False
-        delivery = self.outbox.get(delivery_id)
-        try:
-            self.notifier.update(delivery.channel, delivery.ts, self.render(delivery))
-            self.outbox.refreshed(delivery)
-            self.notifier.reply(delivery.channel, delivery.ts, ack_reply(user, now))
-        except SlackError as exc:  # the ack is stored; refresh() retries the update
-            self._note(exc)
+        self.edit(alert_id, urgent=True)  # if another replica holds the edit, it shows the ack next
+        self.post_replies(alert_id)
         return True
 
     def remind(self) -> int:
+        """Queue due reminders (each counted with its reply, once), then post them."""
         now = self.clock()
-        sent = 0
-        for delivery in self.outbox.due_reminders(now):
-            count = delivery.reminders + 1
-            text = reminder_reply([mention(a) for a in self.admins], count, delivery.finding)
-            try:
-                self.notifier.reply(delivery.channel, delivery.ts, text)
-            except SlackError as exc:
-                self._note(exc)
-                continue
-            self.outbox.reminded(delivery.id, now + REMINDER_EVERY if count < MAX_REMINDERS else None)
-            sent += 1
-            self._count("reminders", delivery)
-        return sent
+        for record in self.messages.due_reminders(now):
+            self.messages.reminded(record, now + REMINDER_EVERY if record.reminders + 1 < MAX_REMINDERS else None,
+                                   now)
+            self._count("reminders")
+        return self.post_replies()
 
-    def _failed(self, delivery: Delivery, exc: SlackError) -> None:
-        wait = self.retry_interval if exc.permanent else timedelta(
-            seconds=min(self.retry_base * 2 ** max(delivery.attempts - 1, 0), self.retry_interval.total_seconds()))
-        self.outbox.retry_later(delivery, str(exc), self.clock() + wait)
-        self._note(exc)
+    # after a crash ----------------------------------------------------------------------------
+    def reconcile(self, everything: bool = False) -> int:
+        """Claims a dead poster left: find their message by metadata, else post them again.
+
+        `everything`: this replica knows no other poster is alive (SQLite's lock); otherwise only
+        claims older than POST_DEADLINE count as abandoned.
+        """
+        before = None if everything else self.clock() - POST_DEADLINE
+        fixed = 0
+        for record in self.messages.stale_postings(before):
+            if not self.messages.take_over(record.id, record.claimed_at, self.holder, self.clock()):
+                continue
+            channel = record.target or self.default_channel
+            try:
+                found = self.notifier.find_posted(channel, {record.id}, self._oldest())
+            except SlackError as exc:
+                self._slack_failed(record, exc)
+                continue
+            if record.id in found:
+                self.messages.posted(record.id, self.holder, channel, found[record.id], 0, self.clock())
+                fixed += 1
+            else:
+                self._hand_back(record, "not found in the channel's history after a restart", timedelta(0))
+        return fixed + self._reconcile_replies(before)
+
+    def _reconcile_replies(self, before: datetime | None) -> int:
+        fixed = 0
+        for reply in self.messages.stale_replies(before):
+            self.messages.take_over_reply(reply, self.holder, self.clock())
+            try:
+                found = self.notifier.find_posted(reply.channel, {reply.id}, self._oldest(), thread_ts=reply.thread_ts)
+            except SlackError as exc:
+                self.messages.reply_hand_back(reply, self.holder, str(exc), self.clock() + self.retry_interval)
+                continue
+            if reply.id in found:
+                self.messages.reply_posted(reply, self.holder, found[reply.id], self.clock())
+                fixed += 1
+            else:
+                self.messages.reply_hand_back(reply, self.holder, "not found after a restart", self.clock())
+        return fixed
+
+    def _oldest(self) -> float:
+        return (self.clock() - RECONCILE_LOOKBACK).timestamp()
 
     def _note(self, exc: SlackError) -> None:
         self.health = SlackHealth(exc.code, exc.fix, self.clock())
@@ -150,6 +264,6 @@ class Deliverer:
         if self.metrics:
             self.metrics.slack_errors.labels(code=exc.code).inc()
 
-    def _count(self, name: str, delivery: Delivery) -> None:
-        if self.metrics:
-            getattr(self.metrics, name).inc()
+    def _count(self, name: str, amount: int = 1) -> None:
+        if self.metrics and amount:
+            getattr(self.metrics, name).inc(amount)

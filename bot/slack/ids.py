@@ -5,6 +5,8 @@ ACK_ACTION = "rootcheck_ack"
 REMEDIATION_ACTION = "rootcheck_remediation"
 FINDING_EVENT = "rootcheck_finding"
 DIGEST_EVENT = "rootcheck_digest"
+SUMMARY_EVENT = "rootcheck_summary"  # the activity summary reply in a session's thread
+REPLY_EVENT = "rootcheck_reply"  # other thread replies: found again after a crash by their reply id
 
 # The bot scopes the code uses, each for one reason (the README justifies them):
 BOT_SCOPES = (

@@ -27,6 +27,9 @@ FIXES = {
     "account_inactive": "fix SLACK_BOT_TOKEN: the app or its user was deactivated",
     "not_authed": "set SLACK_BOT_TOKEN",
     "missing_scope": "add the missing scope (see manifest.yml) and reinstall the app",
+    "message_not_found": "the alert's message was deleted in Slack; rootcheck stops updating it",
+    "cant_update_message": "the alert's message can no longer be updated; rootcheck stops updating it",
+    "edit_window_closed": "Slack no longer allows updating this message; rootcheck stops updating it",
 }
 PERMANENT = frozenset(FIXES)
 
@@ -51,45 +54,53 @@ def make_client(token: str, base_url: str, retries: int = 3) -> WebClient:
 
 
 class Notifier:
-    """Every Slack call rootcheck makes for alerts; turns failures into SlackError."""
+    """Every Slack call rootcheck makes for alerts; turns failures into SlackError.
 
-    def __init__(self, client: WebClient, pace: float = 1.0, sleep: Callable[[float], None] = time.sleep):
+    Posts are paced per channel (Slack takes 1 message/s per channel); edits that no person is
+    waiting for are paced across the workspace, within chat.update's budget (Tier 3, ~50/min).
+    """
+
+    def __init__(self, client: WebClient, pace: float = 1.0, edit_pace: float = 1.5,
+                 sleep: Callable[[float], None] = time.sleep):
         self.client = client
         self._pacer = Pacer(pace, sleep=sleep)
+        self._edits = Pacer(edit_pace, sleep=sleep)
 
-    def post(self, channel: str, message: Message) -> tuple[str, str]:
+    def post(self, channel: str, message: Message, thread_ts: str | None = None) -> tuple[str, str]:
         self._pacer.hold(channel)
         response = self._call(self.client.chat_postMessage, channel=channel, text=message.text,
-                              blocks=message.blocks, metadata=message.metadata, unfurl_links=False,
-                              unfurl_media=False)
+                              blocks=message.blocks, metadata=message.metadata, thread_ts=thread_ts,
+                              unfurl_links=False, unfurl_media=False)
         return response["channel"], response["ts"]
 
-    def update(self, channel: str, ts: str, message: Message) -> None:
+    def update(self, channel: str, ts: str, message: Message, paced: bool = True) -> None:
+        if paced:
+            self._edits.hold("workspace")
         self._call(self.client.chat_update, channel=channel, ts=ts, text=message.text, blocks=message.blocks,
                    metadata=message.metadata)
-
-    def reply(self, channel: str, thread_ts: str, text: str) -> None:
-        self._pacer.hold(channel)
-        self._call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts, text=text,
-                   unfurl_links=False)
 
     def ephemeral(self, channel: str, user: str, text: str) -> None:
         self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text)
 
-    def find_posted(self, channel: str, ids: set[str], oldest: float) -> dict[str, str]:
-        """Message ts by finding/digest id, read from the channel's recent history metadata."""
+    def find_posted(self, channel: str, ids: set[str], oldest: float, thread_ts: str | None = None,
+                    max_pages: int = 20) -> dict[str, str]:
+        """Message ts by alert, digest or reply id, read from message metadata: the channel's recent
+        history, or one thread's replies. At most `max_pages` pages of 200 are read."""
         found: dict[str, str] = {}
         cursor = None
-        while ids - set(found):
-            page = self._call(self.client.conversations_history, channel=channel, oldest=str(oldest), limit=200,
-                              include_all_metadata=True, cursor=cursor)
+        method, where = ((self.client.conversations_replies, {"ts": thread_ts}) if thread_ts
+                         else (self.client.conversations_history, {}))
+        for _ in range(max_pages):
+            page = self._call(method, channel=channel, oldest=str(oldest), limit=200, include_all_metadata=True,
+                              cursor=cursor, **where)
             for message in page.get("messages", []):
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
-                key = payload.get("finding_id") or payload.get("digest_id")
+                key = payload.get("finding_id") or payload.get("digest_id") or payload.get("reply_id") \
+                    or (payload.get("alert_id") if thread_ts else None)
                 if key in ids:
                     found[key] = message["ts"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
+            if not cursor or not ids - set(found):
                 break
         return found
 

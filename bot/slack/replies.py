@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from bot.models import Account, Delivery
+from bot.checks.story import title
+from bot.models import Account, AlertRecord
 from bot.slack.escape import mrkdwn
 
 MAX_LINES = 25
@@ -35,16 +36,22 @@ def status_text(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def open_text(alerts: list[Delivery], names: dict[str, str | None]) -> str:
+def open_text(alerts: list[AlertRecord], name_of: Callable[[str | None], str | None]) -> str:
+    """Unacknowledged alerts, most severe first, with how many findings each holds."""
     if not alerts:
         return ":white_check_mark: No open alerts."
     lines = [f"*{len(alerts)} open alert(s)*"]
-    for alert in alerts[:MAX_LINES]:
-        f = alert.finding
-        name = names.get(f.account_id or "")
-        where = f"{mrkdwn(name)} ({f.account_id})" if name else (f.account_id or "unknown account")
-        state = "posted" if alert.ts else f"not posted yet ({mrkdwn(alert.last_error or 'queued')})"
-        lines.append(f"• *{f.severity.upper()}* {f.kind} in {where}, {f.event_time or 'no event time'}: {state}")
+    for record in alerts[:MAX_LINES]:
+        alert, name = record.alert, name_of(record.account_id)
+        where = (f"{mrkdwn(name)} ({alert.account_id})" if name else alert.account_id) if alert.account_id \
+            else "several accounts"
+        state = {"posted": "posted", "failed": f"cannot be posted ({mrkdwn(record.last_error)})"}.get(
+            record.state, f"not posted yet ({mrkdwn(record.last_error or 'queued')})")
+        since = record.opener.event_time if record.opener and record.opener.event_time else "no event time"
+        lines.append(f"• *{record.severity.upper()}* {mrkdwn(title(alert, record.opener))} in {where}: "
+                     f"{alert.summary.count} finding(s) since {since}; {state}")
+    if len(alerts) > MAX_LINES:
+        lines.append(f"…and {len(alerts) - MAX_LINES} more")
     return "\n".join(lines)
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from bot.store.db import StoreError, migrate, open_engine
 from bot.store.leader import Leadership
-from bot.store.outbox import Outbox
+from bot.store.alerts import Alerts, Placed, Placement
+from bot.store.messages import Messages, Reply
 from bot.store.state import Expectation, State, SweepRun
 
 
 class Store:
-    """One engine, migrated at open; `outbox` for messages, `state` for everything else."""
+    """One engine, migrated at open: `alerts` (findings and the alerts they form), `messages` (what
+    Slack shows: posts, edits, replies, acks, reminders), `state` (everything else)."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = open_engine(url)
         self.revision = migrate(self.engine)
-        self.outbox = Outbox(self.engine)
+        self.alerts = Alerts(self.engine)
+        self.messages = Messages(self.engine)
         self.state = State(self.engine)
         self.leadership = Leadership(self.engine)
 
@@ -28,4 +31,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Expectation", "Store", "StoreError", "SweepRun"]
+__all__ = ["Expectation", "Placed", "Placement", "Reply", "Store", "StoreError", "SweepRun"]

@@ -29,6 +29,12 @@ class Leadership:
         self._file = None
 
     @property
+    def exclusive(self) -> bool:
+        """Holding SQLite's lock proves no other rootcheck runs on this file: whatever another process
+        left half done is debris. A PostgreSQL lock only proves the other lost it, not that it died."""
+        return self.engine.dialect.name == "sqlite" and self.held
+
+    @property
     def held(self) -> bool:
         return self._connection is not None or self._file is not None
 

@@ -38,20 +38,20 @@ class UtcDateTime(TypeDecorator):
 
 metadata = MetaData()
 
-def _delivery_columns() -> list[Column]:
-    """Columns every posted message has: where it went, its ack, and its retry state."""
+def _message_columns() -> list[Column]:
+    """A Slack message's delivery: where it goes, who claimed it and when, retries."""
     return [
-        Column("state", String(10), nullable=False, index=True),  # pending, posting, posted, acked
+        Column("state", String(10), nullable=False),  # pending, posting, posted, failed
+        Column("target", String(32)),                 # the channel it should be posted to
         Column("channel", String(32)),
         Column("ts", String(32)),
-        Column("created_at", UtcDateTime, nullable=False),
-        Column("posted_at", UtcDateTime),
-        Column("acked_by", String(32)),
-        Column("acked_at", UtcDateTime),
-        Column("needs_update", Boolean, nullable=False, default=False),
+        Column("claimed_by", String(128)),
+        Column("claimed_at", UtcDateTime),
         Column("attempts", Integer, nullable=False, default=0),
         Column("next_attempt_at", UtcDateTime),
         Column("last_error", Text),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("posted_at", UtcDateTime),
     ]
 
 
@@ -61,31 +61,89 @@ findings = Table(
     Column("kind", String(40), nullable=False),
     Column("severity", String(10), nullable=False),
     Column("account_id", String(12)),
-    Column("payload", Text, nullable=False),           # the Finding as JSON
-    Column("target", String(32)),                      # channel it should be posted to
+    Column("payload", Text, nullable=False),           # the Finding as JSON (its `scan --format json` line)
     Column("event_time", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),  # when rootcheck first saw it
+    Column("resolved_at", UtcDateTime),                 # hygiene: a later report no longer shows it
+    # grouping evidence the JSON line does not carry (models.Clues)
+    Column("event_name", String(128)),
+    Column("source_ip", String(64)),
+    Column("access_key_id", String(128)),
+    Column("console", Boolean, nullable=False, default=False),
+    Column("read_only", Boolean, nullable=False, default=False),
+    Column("failed", Boolean, nullable=False, default=False),
+    # NULL until placed in its alerts; `held` (hygiene, coverage gaps) waits for the sweep's digest decision
+    Column("grouped_at", UtcDateTime),
+    Column("held", Boolean, nullable=False, default=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", String(64), primary_key=True),        # the id of the finding that opened it (or a digest id)
+    Column("account_id", String(12)),
+    Column("kind", String(40), nullable=False),         # of the finding that opened it
+    Column("grouping", String(16), nullable=False),     # session, credentials, failures, high_risk, single, digest
+    Column("group_key", String(128)),                   # credentials: access key or source IP
+    Column("ip", String(64)),                           # session: the sign-in's source IP
+    Column("console", Boolean, nullable=False, default=False),
+    Column("window_start", UtcDateTime),
+    Column("window_end", UtcDateTime),
+    Column("opened_at", UtcDateTime),                   # event time of the finding that opened it: posting order
+    Column("escalations", Text, nullable=False, default="[]"),   # JSON list
+    Column("summary", Text, nullable=False),            # models.Summary as JSON, merged as findings join
+    Column("count", Integer, nullable=False, default=0),
+    Column("severity", String(10), nullable=False),     # current, as shown
+    Column("rank", Integer, nullable=False),            # 0 critical .. 3 low: the claim order
+    Column("severity_log", Text, nullable=False, default="[]"),  # JSON: [{at, severity, why}]
     Column("expected_by", String(32)),
     Column("expected_reason", Text),
-    Column("digest_id", String(64), index=True),
     Column("resolved_at", UtcDateTime),
+    Column("acked_by", String(32)),
+    Column("acked_at", UtcDateTime),
+    # what Slack shows: `version` counts changes, `shown_version` the one last posted or edited
+    Column("version", Integer, nullable=False, default=1),
+    Column("shown_version", Integer, nullable=False, default=0),
+    Column("urgent", Boolean, nullable=False, default=False),  # a person acted: edit now, not in 10 s
+    Column("edited_at", UtcDateTime),
+    Column("editing_by", String(128)),
+    Column("editing_until", UtcDateTime),
+    Column("edit_failures", Integer, nullable=False, default=0),
+    Column("next_edit_at", UtcDateTime),
+    # the thread's activity summary reply (rootcheck_summary metadata), edited in place
+    Column("summary_ts", String(32)),
+    Column("summary_state", String(10)),               # NULL, posting, posted
+    Column("summary_claimed_at", UtcDateTime),
+    Column("summary_shown_version", Integer, nullable=False, default=0),
+    # reminders count from when the alert first became high or critical
+    Column("urgent_since", UtcDateTime),
     Column("reminders", Integer, nullable=False, default=0),
     Column("next_reminder_at", UtcDateTime),
-    *_delivery_columns(),
+    *_message_columns(),
 )
 
-digests = Table(
-    "digests", metadata,
-    Column("id", String(64), primary_key=True),
-    Column("kind", String(40), nullable=False),
-    Column("target", String(32)),
-    Column("finding_ids", Text, nullable=False),  # JSON list
-    *_delivery_columns(),
+alert_findings = Table(
+    "alert_findings", metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("finding_id", String(64), primary_key=True),
 )
 
-# Migration 0002: the claim query and resolve_absent.
-Index("ix_findings_claim", findings.c.state, findings.c.created_at)
-Index("ix_digests_claim", digests.c.state, digests.c.created_at)
+replies = Table(  # thread replies (audit, reminders, call-outs), posted exactly once
+    "replies", metadata,
+    Column("id", String(96), primary_key=True),        # what it is about, e.g. "ack:<alert id>"
+    Column("alert_id", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # JSON: what to say; bot/slack renders it
+    *_message_columns(),
+)
+
+# Indexes: grouping reads an account's open alerts and waiting findings; delivery claims due rows.
 Index("ix_findings_account_kind", findings.c.account_id, findings.c.kind)
+Index("ix_findings_account_time", findings.c.account_id, findings.c.event_time)
+Index("ix_findings_waiting", findings.c.grouped_at, findings.c.held)
+Index("ix_alerts_account_window", alerts.c.account_id, alerts.c.window_end)
+Index("ix_alerts_claim", alerts.c.state, alerts.c.rank, alerts.c.opened_at)
+Index("ix_alerts_edit", alerts.c.state, alerts.c.version, alerts.c.shown_version)
+Index("ix_alert_findings_finding", alert_findings.c.finding_id)
+Index("ix_replies_claim", replies.c.state, replies.c.created_at)
 
 accounts = Table(
     "accounts", metadata,
@@ -128,6 +186,8 @@ expectations = Table(
     Column("ends_at", UtcDateTime, nullable=False),
     Column("user_id", String(32), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("cancelled_at", UtcDateTime),
+    Column("cancelled_by", String(32)),
 )
 
 leases = Table(

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import AccountError
-from bot.store.schema import accounts, audit, digests, expectations, findings, leases, sweeps
+from bot.store.db import writer
+from bot.store.schema import accounts, alert_findings, alerts, audit, expectations, findings, leases, replies, sweeps
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Expectation:
 class State:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.write = writer(engine).begin
 
     # accounts -------------------------------------------------------------------------------
     def account(self, account_id: str) -> dict[str, Any]:
@@ -68,7 +70,7 @@ class State:
         return [dict(row._mapping) for row in rows]
 
     def _upsert(self, account_id: str, values: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             changed = conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(**values))
             if changed.rowcount == 0:
                 try:
@@ -79,7 +81,7 @@ class State:
 
     # sweeps ---------------------------------------------------------------------------------
     def sweep_started(self, holder: str, now: datetime) -> int:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             return conn.execute(insert(sweeps).values(holder=holder, started_at=now, accounts=0, failed=0,
                                                       findings=0)).inserted_primary_key[0]
 
@@ -87,7 +89,7 @@ class State:
                        new_findings: int) -> None:
         failed = len({e.account_id for e in errors})
         payload = json.dumps([e.__dict__ for e in errors])
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
                 finished_at=now, accounts=accounts_checked + failed, failed=failed, findings=new_findings,
                 errors=payload))
@@ -107,7 +109,7 @@ class State:
     # audit ----------------------------------------------------------------------------------
     def audit(self, now: datetime, actor: str | None, action: str, target: str | None = None,
               detail: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(insert(audit).values(at=now, actor=actor, action=action, target=target, detail=detail))
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -117,15 +119,30 @@ class State:
 
     # expectations ---------------------------------------------------------------------------
     def expect(self, account_id: str, starts_at: datetime, duration: timedelta, user_id: str, reason: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(insert(expectations).values(account_id=account_id, starts_at=starts_at,
                                                      ends_at=starts_at + duration, user_id=user_id, reason=reason))
+
+    def cancel_expectation(self, account_id: str, user: str, now: datetime) -> int:
+        """`expect cancel ACCOUNT_ID`: close the account's open windows now; returns how many."""
+        with self.write() as conn:
+            return conn.execute(update(expectations).where(
+                expectations.c.account_id == account_id, expectations.c.ends_at >= now,
+                expectations.c.cancelled_at.is_(None)).values(cancelled_at=now, cancelled_by=user)).rowcount
+
+    def open_expectations(self, now: datetime) -> list[Expectation]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(expectations).where(
+                expectations.c.starts_at <= now, expectations.c.ends_at >= now, expectations.c.cancelled_at.is_(None))
+                .order_by(expectations.c.ends_at)).all()
+        return [Expectation(r.account_id, r.starts_at, r.ends_at, r.user_id, r.reason) for r in rows]
 
     def expectation(self, account_id: str | None, at: datetime | None) -> Expectation | None:
         if account_id is None or at is None:
             return None
         query = (select(expectations).where(expectations.c.account_id == account_id,
-                                            expectations.c.starts_at <= at, expectations.c.ends_at >= at)
+                                            expectations.c.starts_at <= at, expectations.c.ends_at >= at,
+                                            expectations.c.cancelled_at.is_(None))
                  .order_by(expectations.c.id.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -137,7 +154,7 @@ class State:
     # leases ---------------------------------------------------------------------------------
     def take_lease(self, name: str, holder: str, ttl: timedelta, now: datetime, detail: str | None = None) -> bool:
         """Take or renew a lease; True while this holder has it. Works across replicas."""
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             taken = conn.execute(update(leases).where(
                 leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now))
                 .values(holder=holder, expires_at=now + ttl, detail=detail)).rowcount == 1
@@ -151,7 +168,7 @@ class State:
         return True
 
     def release_lease(self, name: str, holder: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
     def lease(self, name: str, now: datetime) -> dict[str, Any] | None:
@@ -165,10 +182,16 @@ class State:
             conn.execute(text("SELECT 1"))
 
     def purge(self, before: datetime) -> None:
-        """Retention: findings (and their digests), sweeps and the audit log older than ROOTCHECK_RETENTION."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(findings).where(findings.c.created_at < before))
-            conn.execute(delete(digests).where(digests.c.created_at < before))
+        """Retention: alerts (with their findings and replies), sweeps and the audit log older than
+        ROOTCHECK_RETENTION. An alert goes when it was created before `before`; a finding when it
+        is older and in no alert that stays."""
+        with self.write() as conn:
+            old = select(alerts.c.id).where(alerts.c.created_at < before)
+            conn.execute(delete(replies).where(replies.c.alert_id.in_(old)))
+            conn.execute(delete(alert_findings).where(alert_findings.c.alert_id.in_(old)))
+            conn.execute(delete(alerts).where(alerts.c.created_at < before))
+            kept = select(alert_findings.c.finding_id)
+            conn.execute(delete(findings).where(findings.c.created_at < before, findings.c.id.notin_(kept)))
             conn.execute(delete(audit).where(audit.c.at < before))
             conn.execute(delete(sweeps).where(sweeps.c.started_at < before))
             conn.execute(delete(expectations).where(expectations.c.ends_at < before))

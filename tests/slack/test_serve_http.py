@@ -89,13 +89,13 @@ def test_admin_click_acknowledges_in_place_once(bot):
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", json.dumps(updated["blocks"]))
     replies = wait_for(lambda: bot.fake.replies(channel, alert["ts"]))
     assert len(replies) == 1 and f"<@{ADMIN}>" in replies[0]["text"]
-    assert replies[0]["metadata"] is None  # a thread reply is not an alert
+    assert replies[0]["metadata"]["event_type"] == "rootcheck_reply"  # a thread reply is not an alert
     wait_for(lambda: bot.metric("rootcheck_acks_total") == acks_before + 1)
     assert bot.metric("rootcheck_time_to_acknowledge_seconds_count") == timed_before + 1  # posted → ack
 
     stored = bot.store()
     try:
-        delivery = stored.outbox.get(finding_id)
+        delivery = stored.alerts.get(finding_id)
         assert delivery.acked_by == ADMIN and delivery.acked_at is not None
         assert abs(delivery.acked_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)) < timedelta(minutes=1)
         assert any(e["action"] == "ack" and e["target"] == finding_id for e in stored.state.audit_log())
@@ -125,7 +125,7 @@ def test_outsider_click_is_refused_ephemerally_and_changes_nothing(bot):
                  and not bot.fake.replies(channel, alert["ts"]), seconds=0.3)
     stored = bot.store()
     try:
-        assert stored.outbox.get(alert["metadata"]["event_payload"]["finding_id"]).acked_at is None
+        assert stored.alerts.get(alert["metadata"]["event_payload"]["finding_id"]).acked_at is None
     finally:
         stored.engine.dispose()
 

@@ -19,8 +19,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, inspect, select, text
 
-from bot.models import AccountError, Finding
-from bot.store import Store, StoreError
+from bot.models import AccountError, Clues, Finding
+from bot.store import Placement, Store, StoreError
 from bot.store.db import MIGRATIONS
 from bot.store.schema import findings as findings_table
 from tests.harness import wait_for
@@ -47,53 +47,165 @@ def store(db_url):
     s.close()
 
 
-def claim_mine(store: Store, ids: set[str], now: datetime):
+def placement(channel: str = "C0STORE", wait: bool = False) -> Placement:
+    return Placement(target=lambda account: channel, remind_after=timedelta(minutes=30), wait=wait)
+
+
+def ingest(store: Store, found: list[Finding], now: datetime = T0, channel: str = "C0STORE", **options):
+    return store.alerts.ingest(found, now, placement(channel), **options)
+
+
+def claim_mine(store: Store, ids: set[str], now: datetime, holder: str = "me"):
     """Claim everything due and keep only this test's rows (the module shares one database)."""
     mine = []
-    while batch := store.outbox.claim(now, limit=500):
+    while batch := store.messages.claim(now, holder, limit=500):
         mine += [d for d in batch if d.id in ids]
     return mine
 
 
 def claim_once(store: Store, ids: set[str], now: datetime):
     """One claim, as one delivery run makes it; only this test's rows."""
-    return [d for d in store.outbox.claim(now, limit=500) if d.id in ids]
+    return [d for d in store.messages.claim(now, "me", limit=500) if d.id in ids]
 
 
-def state_of(store: Store, delivery_id: str) -> str:
-    return store.outbox.get(delivery_id).state
+def state_of(store: Store, alert_id: str) -> str:
+    return store.alerts.get(alert_id).state
 
 
-def post(store: Store, f: Finding, now: datetime = T0, remind_at: datetime | None = None, **kwargs) -> None:
-    """Store, claim and record one finding as posted."""
-    assert store.outbox.add(f, "C0STORE", now, remind_at=remind_at, **kwargs)
+def post(store: Store, f: Finding, now: datetime = T0, channel: str = "C0STORE") -> str:
+    """Store, claim and record one finding's alert as posted; returns its ts."""
+    ingest(store, [f], now, channel)
     claimed = claim_mine(store, {f.id}, now)
     assert [d.id for d in claimed] == [f.id]
-    store.outbox.posted(claimed[0], "C0STORE", f"1700000000.{uuid.uuid4().int % 10**6:06d}", now)
+    ts = f"1700000000.{uuid.uuid4().int % 10**6:06d}"
+    assert store.messages.posted(f.id, "me", channel, ts, claimed[0].version, now)
+    return ts
 
 
-# --- the outbox -------------------------------------------------------------------------------
+def call(account: str, at: datetime, key: str = "ASIASESSION", ip: str = "192.0.2.1", name: str = "ListBuckets",
+         console: bool = True) -> Finding:
+    return Finding(id=uuid.uuid4().hex, kind="root_activity", severity="medium", account_id=account,
+                   source="cloudtrail", event_id=str(uuid.uuid4()), event_name=name, region="us-east-1",
+                   event_time=at.strftime("%Y-%m-%dT%H:%M:%SZ"), source_ip=ip, user_agent="test", mfa_used=False,
+                   detail="a call", clues=Clues(access_key_id=key, console=console, read_only=True))
 
-def test_a_finding_is_stored_once(store):
+
+# --- findings and alerts ----------------------------------------------------------------------
+
+def test_a_finding_is_stored_once_and_opens_one_alert(store):
     f = finding()
-    assert store.outbox.add(f, "C0STORE", T0) is True
-    assert store.outbox.add(f, "C0STORE", T0 + timedelta(minutes=5)) is False
-    assert store.outbox.add(Finding(**{**f.to_dict(), "detail": "seen again"}), "C0OTHER", T0) is False
+    first = ingest(store, [f])
+    again = ingest(store, [f, Finding(**{**f.to_dict(), "detail": "seen again"})], T0 + timedelta(minutes=5))
+    assert [x.id for x in first.new_findings] == [f.id] and first.opened == [f.id]
+    assert again.new_findings == [] and again.opened == []
     with store.engine.connect() as conn:
         rows = conn.execute(select(findings_table).where(findings_table.c.id == f.id)).all()
-    assert len(rows) == 1
-    assert rows[0].target == "C0STORE" and json.loads(rows[0].payload)["detail"] == "a test finding"
-    assert rows[0].created_at == T0 and rows[0].state == "pending"
+    assert len(rows) == 1 and json.loads(rows[0].payload)["detail"] == "a test finding"
+    record = store.alerts.get(f.id)
+    assert (record.state, record.target, record.alert.summary.count, record.severity) == \
+        ("pending", "C0STORE", 1, "critical")
+    assert store.alerts.member_count(f.id) == 1
 
+
+def test_a_session_of_100_calls_is_one_alert_counted_from_its_rows(store):
+    account = account_id()
+    login = finding(account=account)
+    calls = [call(account, T0 + timedelta(seconds=5 + n), ip="192.0.2.1") for n in range(100)]
+    ingest(store, [login])
+    for start in range(0, 100, 25):  # pages, as a sweep stores them
+        placed = ingest(store, calls[start:start + 25], T0 + timedelta(minutes=1))
+        assert placed.opened == [] and placed.changed == [login.id]
+    record = store.alerts.get(login.id)
+    assert record.alert.summary.count == 101 == store.alerts.member_count(login.id)
+    assert record.version == 5, "one change per page, not per finding"
+
+
+def test_two_writers_placing_one_session_at_once_open_one_alert(db_url):
+    """The queue and a sweep (or two replicas) see the same session at the same moment."""
+    stores = [Store(db_url), Store(db_url)]
+    account = account_id()
+    login = finding(account=account)
+    calls = [call(account, T0 + timedelta(seconds=5 + n)) for n in range(40)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(s: Store, part: list[Finding]) -> None:
+        try:
+            barrier.wait()
+            for f in part:
+                ingest(s, [login, f], T0 + timedelta(minutes=1))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(stores[i], calls[i::2])) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        with stores[0].engine.connect() as conn:
+            alerts = conn.execute(text("SELECT id, count FROM alerts WHERE account_id = :a"), {"a": account}).all()
+        assert alerts == [(login.id, 41)]
+        assert stores[0].alerts.member_count(login.id) == 41
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_a_console_call_waits_for_its_signin_then_gets_its_own_alert(store):
+    account = account_id()
+    early = call(account, T0)
+    placed = store.alerts.ingest([early], T0, placement(wait=True))
+    assert placed.waiting == 1 and placed.opened == []
+    assert store.alerts.place_waiting(T0 + timedelta(seconds=119), placement(wait=True)).opened == []
+    assert store.alerts.place_waiting(T0 + timedelta(minutes=2), placement(wait=True)).opened == [early.id]
+
+
+def test_a_signin_that_comes_while_its_call_waits_takes_it(store):
+    account = account_id()
+    early = call(account, T0 + timedelta(seconds=30))
+    store.alerts.ingest([early], T0 + timedelta(minutes=1), placement(wait=True))
+    login = finding(account=account, event_time="2026-11-28T08:00:00Z")
+    placed = store.alerts.ingest([login], T0 + timedelta(minutes=2), placement(wait=True))
+    assert placed.opened == [login.id] and store.alerts.get(login.id).alert.summary.count == 2
+
+
+def test_a_rise_after_the_ack_is_said_once_in_the_thread(store):
+    account = account_id()
+    key_calls = [call(account, T0 + timedelta(minutes=n), key="AKIAROOT", console=False) for n in range(2)]
+    post(store, key_calls[0])
+    assert store.messages.acknowledge(key_calls[0].id, "U0ADMIN", T0 + timedelta(minutes=1))
+    write = Finding(**{**key_calls[1].to_dict(), "severity": "high"}, clues=key_calls[1].clues)
+    ingest(store, [write], T0 + timedelta(minutes=2))
+    record = store.alerts.get(key_calls[0].id)
+    assert record.severity == "high" and record.acked_at is not None, "joining never clears an ack"
+    replies = store.messages.claim_replies(T0 + timedelta(minutes=3), "me", key_calls[0].id)
+    assert sorted(r.body["kind"] for r in replies) == ["ack", "raised"]
+
+
+def test_expected_alerts_are_low_and_never_reminded(store):
+    account = account_id()
+    store.state.expect(account, T0 - timedelta(minutes=5), timedelta(hours=1), "U0ADMIN", "support plan")
+    f = finding(account=account)
+    ingest(store, [f])
+    record = store.alerts.get(f.id)
+    assert (record.severity, record.expected_by, record.next_reminder_at) == ("low", "U0ADMIN", None)
+    store.state.cancel_expectation(account, "U0ADMIN", T0 - timedelta(minutes=1))
+    later = finding(account=account, event_time="2026-11-28T08:10:00Z")
+    ingest(store, [later])
+    assert store.alerts.get(later.id).severity == "critical", "a cancelled window expects nothing"
+
+
+# --- delivery state ---------------------------------------------------------------------------
 
 def test_claim_is_atomic_across_threads_and_store_objects(db_url):
     first, second = Store(db_url), Store(db_url)
     try:
         ids = set()
-        for _ in range(120):
-            f = finding()
-            first.outbox.add(f, "C0STORE", T0)  # one created_at for all: ties must not deadlock
-            ids.add(f.id)
+        found = [finding(account=account_id()) for _ in range(120)]
+        ingest(first, found)  # one created_at for all: ties must not deadlock
+        ids = {f.id for f in found}
         claimed: dict[str, list[str]] = {"a": [], "b": []}
         errors: list[BaseException] = []
         start = threading.Barrier(5)  # four claimers and this thread
@@ -102,7 +214,7 @@ def test_claim_is_atomic_across_threads_and_store_objects(db_url):
             try:
                 start.wait()
                 while True:
-                    batch = s.outbox.claim(T0 + timedelta(seconds=1), limit=7)
+                    batch = s.messages.claim(T0 + timedelta(seconds=1), name, limit=7)
                     if not batch:  # nothing pending is left anywhere in the database
                         return
                     claimed[name].extend(d.id for d in batch if d.id in ids)
@@ -117,148 +229,213 @@ def test_claim_is_atomic_across_threads_and_store_objects(db_url):
             t.join(60)
         assert not errors, errors
         everything = claimed["a"] + claimed["b"]
-        assert sorted(everything) == sorted(ids), "each pending row is claimed exactly once"
+        assert sorted(everything) == sorted(ids), "each pending alert is claimed exactly once"
         assert {state_of(first, i) for i in ids} == {"posting"}
     finally:
         first.close()
         second.close()
 
 
-def test_claim_takes_the_channels_in_turn(store):
-    """A burst in one channel (Slack posts 1 message/s there) must not hold back other channels."""
+def test_claim_takes_the_channels_in_turn_most_severe_first(store):
+    """A burst in one channel (Slack posts 1 message/s there) must not hold back other channels,
+    and a burst of failures must not hold back a sign-in."""
     burst_channel, quiet_channel = f"C0B{uuid.uuid4().hex[:8].upper()}", f"C0Q{uuid.uuid4().hex[:8].upper()}"
-    burst = [finding() for _ in range(10)]
-    for i, f in enumerate(burst):
-        store.outbox.add(f, burst_channel, T0 + timedelta(seconds=i))
-    quiet = [finding(), finding(), finding()]
-    for i, f in enumerate(quiet):
-        store.outbox.add(f, quiet_channel, T0 + timedelta(minutes=5, seconds=i))  # newer than the whole burst
-    mine = {f.id for f in burst + quiet}
+    failures = [finding(kind="root_console_login_failed", severity="medium", account=account_id(),
+                        event_time=f"2026-11-28T07:0{i}:00Z") for i in range(6)]
+    for f in failures:
+        ingest(store, [f], T0, burst_channel)
+    signin = finding(account=account_id(), event_time="2026-11-28T07:30:00Z")
+    ingest(store, [signin], T0 + timedelta(seconds=1), burst_channel)
+    quiet = [finding(account=account_id(), event_time=f"2026-11-28T08:0{i}:00Z") for i in range(3)]
+    for f in quiet:
+        ingest(store, [f], T0 + timedelta(minutes=5), quiet_channel)
+    mine = {f.id for f in failures + quiet + [signin]}
     first = claim_once(store, mine, T0 + timedelta(minutes=10))
-    assert [d.id for d in first] == [burst[0].id, quiet[0].id, burst[1].id, quiet[1].id], "two each, in turn"
-    second = claim_once(store, mine, T0 + timedelta(minutes=10))
-    assert [d.id for d in second] == [burst[2].id, quiet[2].id, burst[3].id]
-    assert [d.id for d in claim_mine(store, mine, T0 + timedelta(minutes=10))] == [f.id for f in burst[4:]]
+    assert [d.id for d in first][:2] == [signin.id, quiet[0].id], "the sign-in first, the channels in turn"
+    assert len(first) == 4
+    rest = claim_mine(store, mine, T0 + timedelta(minutes=10))
+    assert [d.id for d in rest if d.id in {f.id for f in failures}] == [f.id for f in failures[1:]], "oldest first"
 
 
-def test_acknowledge_is_idempotent(store):
+def test_acknowledge_is_idempotent_and_makes_the_edit_urgent(store):
     f = finding()
-    assert store.outbox.add(f, "C0STORE", T0)
-    assert store.outbox.acknowledge(f.id, "U0ADMIN", T0) is False, "nothing to acknowledge before it is posted"
-    [claimed] = claim_mine(store, {f.id}, T0)
-    store.outbox.posted(claimed, "C0STORE", "1700000000.000200", T0)
-    assert store.outbox.acknowledge(f.id, "U0ADMIN", T0 + timedelta(minutes=1)) is True
-    assert store.outbox.acknowledge(f.id, "U0OTHER", T0 + timedelta(minutes=2)) is False
-    delivery = store.outbox.get(f.id)
-    assert (delivery.state, delivery.acked_by, delivery.acked_at) == ("acked", "U0ADMIN", T0 + timedelta(minutes=1))
-    assert f.id in {d.id for d in store.outbox.stale_messages()}, "the message must be re-rendered once"
-    store.outbox.refreshed(delivery)
-    assert f.id not in {d.id for d in store.outbox.stale_messages()}
-    assert store.outbox.acknowledge("no-such-id", "U0ADMIN", T0) is False
+    ingest(store, [f])
+    assert store.messages.acknowledge(f.id, "U0ADMIN", T0) is False, "nothing to acknowledge before it is posted"
+    post(store, f)
+    assert f.id not in store.messages.due_edits(T0 + timedelta(minutes=5), timedelta(seconds=10))
+    assert store.messages.acknowledge(f.id, "U0ADMIN", T0 + timedelta(minutes=1)) is True
+    assert store.messages.acknowledge(f.id, "U0OTHER", T0 + timedelta(minutes=2)) is False
+    record = store.alerts.get(f.id)
+    assert (record.acked_by, record.acked_at, record.urgent) == ("U0ADMIN", T0 + timedelta(minutes=1), True)
+    assert f.id in store.messages.due_edits(T0 + timedelta(seconds=1), timedelta(seconds=10)), "at once"
+    assert store.messages.acknowledge("no-such-id", "U0ADMIN", T0) is False
 
 
-def test_retry_later_and_posted_transitions(store):
+def test_an_edit_never_overwrites_a_newer_state(store):
+    """Compare-and-set: what an edit recorded is the version it rendered, never more."""
+    account = account_id()
+    login = finding(account=account)
+    post(store, login)
+    ingest(store, [call(account, T0 + timedelta(seconds=30))], T0 + timedelta(seconds=31))
+    rendering = store.messages.start_edit(login.id, "leader", T0 + timedelta(seconds=40), timedelta(seconds=60))
+    assert rendering.version == 2
+    assert store.messages.start_edit(login.id, "other", T0 + timedelta(seconds=41), timedelta(seconds=60)) is None
+    store.messages.acknowledge(login.id, "U0ADMIN", T0 + timedelta(seconds=42))  # a person acts meanwhile
+    store.messages.finish_edit(rendering, "leader", T0 + timedelta(seconds=43), None)
+    record = store.alerts.get(login.id)
+    assert (record.version, record.shown_version, record.urgent) == (3, 2, True), "the ack still has to be shown"
+    assert login.id in store.messages.due_edits(T0 + timedelta(seconds=44), timedelta(seconds=10))
+
+
+def test_edits_wait_ten_seconds_after_the_previous_post_or_edit(store):
+    account = account_id()
+    login = finding(account=account)
+    post(store, login, T0)
+    ingest(store, [call(account, T0 + timedelta(seconds=1))], T0 + timedelta(seconds=2))
+    gap = timedelta(seconds=10)
+    assert login.id not in store.messages.due_edits(T0 + timedelta(seconds=9), gap)
+    assert login.id in store.messages.due_edits(T0 + timedelta(seconds=10), gap)
+
+
+def test_a_failing_edit_backs_off_and_gives_up(store):
     f = finding()
-    store.outbox.add(f, "C0STORE", T0)
-    [claimed] = claim_mine(store, {f.id}, T0)
-    assert claimed.state == "pending" and state_of(store, f.id) == "posting" and claimed.attempts == 0
-    assert claim_mine(store, {f.id}, T0) == [], "a row being posted is not claimed again"
-    assert f.id in {d.id for d in store.outbox.in_posting()}
+    post(store, f)
+    store.messages.acknowledge(f.id, "U0ADMIN", T0)
+    now = T0
+    for n in range(8):
+        record = store.messages.start_edit(f.id, "me", now, timedelta(seconds=60))
+        store.messages.edit_failed(record, "me", "message_not_found", now, now + timedelta(seconds=2 ** n))
+        assert f.id not in store.messages.due_edits(now + timedelta(seconds=2 ** n - 1), timedelta(0))
+        now += timedelta(seconds=2 ** n)
+    assert f.id not in store.messages.due_edits(now + timedelta(days=1), timedelta(0)), "given up after 8"
+    assert "message_not_found" in store.alerts.get(f.id).last_error
 
-    store.outbox.retry_later(claimed, "ratelimited: Slack is failing", T0 + timedelta(seconds=30))
-    row = store.outbox.get(f.id)
-    assert (row.state, row.last_error, row.attempts) == ("pending", "ratelimited: Slack is failing", 1)
+
+def test_hand_back_and_posted_transitions_check_the_claim(store):
+    f = finding()
+    ingest(store, [f])
+    [claimed] = claim_mine(store, {f.id}, T0)
+    assert state_of(store, f.id) == "posting" and claimed.attempts == 1
+    assert claim_mine(store, {f.id}, T0) == [], "an alert being posted is not claimed again"
+    store.messages.hand_back(f.id, "someone-else", "not my claim", T0)
+    assert state_of(store, f.id) == "posting"
+    store.messages.hand_back(f.id, "me", "ratelimited: Slack is failing", T0 + timedelta(seconds=30))
+    row = store.alerts.get(f.id)
+    assert (row.state, row.last_error, row.attempts, row.claimed_by) == \
+        ("pending", "ratelimited: Slack is failing", 1, None)
     assert claim_mine(store, {f.id}, T0 + timedelta(seconds=29)) == [], "not due before its retry time"
-    [again] = claim_mine(store, {f.id}, T0 + timedelta(seconds=30))
-    assert again.attempts == 1 and state_of(store, f.id) == "posting"
-
-    store.outbox.posted(again, "C0REAL", "1700000000.000100", T0 + timedelta(seconds=31))
-    row = store.outbox.get(f.id)
+    [again] = claim_mine(store, {f.id}, T0 + timedelta(seconds=30), holder="me")
+    assert store.messages.posted(f.id, "other", "C0REAL", "1.2", 1, T0) is False, "only the claimer records"
+    assert store.messages.posted(f.id, "me", "C0REAL", "1700000000.000100", again.version, T0)
+    row = store.alerts.get(f.id)
     assert (row.state, row.channel, row.ts, row.last_error, row.attempts) == \
         ("posted", "C0REAL", "1700000000.000100", None, 2)
-    store.outbox.retry_later(again, "late failure of a finished post", T0 + timedelta(seconds=40))
-    assert state_of(store, f.id) == "posted", "retry_later only hands back rows still being posted"
-    assert claim_mine(store, {f.id}, T0 + timedelta(days=1)) == []
-    assert f.id not in {d.id for d in store.outbox.in_posting()}
 
 
-def test_held_rows_wait_for_the_digest_decision(store):
-    held = [finding(kind="root_access_key_active", severity="high", account=account_id()) for _ in range(3)]
-    for f in held:
-        assert store.outbox.add(f, "C0STORE", T0, held=True)
+def test_stale_claims_are_those_older_than_the_deadline(store):
+    f = finding()
+    ingest(store, [f])
+    claim_mine(store, {f.id}, T0, holder="dead-replica")
+    assert f.id in {r.id for r in store.messages.stale_postings(None)}
+    assert f.id not in {r.id for r in store.messages.stale_postings(T0)}
+    assert f.id in {r.id for r in store.messages.stale_postings(T0 + timedelta(seconds=1))}
+    record = store.alerts.get(f.id)
+    assert store.messages.take_over(f.id, record.claimed_at, "new-leader", T0 + timedelta(minutes=6))
+    assert not store.messages.take_over(f.id, record.claimed_at, "third", T0 + timedelta(minutes=6)), "once"
+
+
+def test_held_findings_wait_for_the_digest_decision(store):
+    held = [finding(kind="root_access_key_active", severity="high", account=account_id(), event_time=None)
+            for _ in range(3)]
+    hold = frozenset({"root_access_key_active"})
+    ingest(store, held, hold=hold)
     ids = {f.id for f in held}
-    assert claim_mine(store, ids, T0) == []
-    store.outbox.release_held([held[0].id])
+    assert claim_mine(store, ids, T0) == [] and {f.id for f in store.alerts.held()} >= ids
+    store.alerts.release_held([held[0].id], T0, placement())
     assert [d.id for d in claim_mine(store, ids, T0)] == [held[0].id]
     digest = uuid.uuid4().hex
-    store.outbox.add_digest(digest, "root_access_key_active", "C0STORE", [f.id for f in held[1:]], T0)
-    assert {state_of(store, f.id) for f in held[1:]} == {"digested"}
-    [claimed] = [d for d in store.outbox.claim(T0, limit=500) if d.id == digest]
-    assert claimed.is_digest and sorted(claimed.finding_ids) == sorted(f.id for f in held[1:])
-    store.outbox.posted(claimed, "C0STORE", "1700000001.000100", T0)
-    assert store.outbox.acknowledge(digest, "U0ADMIN", T0) is True
-    assert {(m.acked_by, m.acked_at) for m in store.outbox.members(claimed)} == {("U0ADMIN", T0)}
-    assert store.outbox.acknowledge(digest, "U0ADMIN", T0) is False
+    store.alerts.release_held([f.id for f in held[1:]], T0, placement(), digest_id=digest)
+    [claimed] = claim_mine(store, {digest}, T0)
+    assert claimed.alert.grouping == "digest" and claimed.alert.summary.count == 2
+    assert sorted(f.id for f in store.alerts.members(digest)) == sorted(f.id for f in held[1:])
+    assert store.messages.posted(digest, "me", "C0STORE", "1700000001.000100", claimed.version, T0)
+    assert store.messages.acknowledge(digest, "U0ADMIN", T0) is True
+    assert store.messages.acknowledge(digest, "U0ADMIN", T0) is False
 
 
 def test_resolve_absent(store):
     account = account_id()
-    key_one = finding(kind="root_access_key_active", severity="high", account=account)
-    key_two = finding(kind="root_access_key_active", severity="high", account=account)
-    login = finding(account=account)
-    gap = finding(kind="coverage_gap", severity="high", account=account)
-    for f in (key_one, key_two, login, gap):
+    key_one = finding(kind="root_access_key_active", severity="high", account=account, event_time=None)
+    key_two = finding(kind="root_access_key_active", severity="high", account=account, event_time=None)
+    gap = finding(kind="coverage_gap", severity="high", account=account, event_time=None)
+    for f in (key_one, key_two, gap):
         post(store, f)
     now = T0 + timedelta(hours=4)
-    resolved = store.outbox.resolve_absent(account, ["root_access_key_active", "root_mfa_disabled"], [key_two.id],
+    resolved = store.alerts.resolve_absent(account, ["root_access_key_active", "root_mfa_disabled"], [key_two.id],
                                            now)
     assert resolved == [key_one.id]
-    assert store.outbox.get(key_one.id).resolved_at == now
-    assert store.outbox.get(key_two.id).resolved_at is None and store.outbox.get(login.id).resolved_at is None
-    assert store.outbox.resolve_absent(account, ["root_access_key_active"], [key_two.id], now) == [], \
+    assert store.alerts.get(key_one.id).resolved_at == now and store.alerts.get(key_two.id).resolved_at is None
+    assert store.alerts.resolve_absent(account, ["root_access_key_active"], [key_two.id], now) == [], \
         "a resolved finding is resolved once"
-    assert store.outbox.resolve_absent(account, ["coverage_gap"], [], now) == [gap.id], "empty `present` works"
-    stale = {d.id for d in store.outbox.stale_messages()}
-    assert {key_one.id, gap.id} <= stale and key_two.id not in stale
-    assert store.outbox.resolve_absent(account_id(), ["coverage_gap"], [], now) == []
+    assert store.alerts.resolve_absent(account, ["coverage_gap"], [], now) == [gap.id], "empty `present` works"
+    due = set(store.messages.due_edits(now, timedelta(0)))
+    assert {key_one.id, gap.id} <= due and key_two.id not in due
+    assert store.alerts.resolve_absent(account_id(), ["coverage_gap"], [], now) == []
 
 
 def test_reminders_are_due_for_open_critical_and_high_alerts_only(store):
+    account = account_id()
+    critical = finding(account=account_id())
+    high = call(account, T0, key="AKIAROOT", console=False)
+    high = Finding(**{**high.to_dict(), "severity": "high"}, clues=high.clues)
+    medium = finding(kind="root_console_login_failed", severity="medium", account=account_id())
+    acked = finding(account=account_id())
+    unposted = finding(account=account_id())
+    for f in (critical, high, acked, medium):
+        post(store, f)
+    ingest(store, [unposted])
+    store.messages.acknowledge(acked.id, "U0ADMIN", T0 + timedelta(minutes=1))
+    mine = {critical.id, high.id, medium.id, acked.id, unposted.id}
     remind_at = T0 + timedelta(minutes=30)
-    critical = finding()
-    high = finding(kind="root_activity", severity="high")
-    medium = finding(kind="root_console_login_failed", severity="medium")
-    expected = finding()
-    acked = finding()
-    unposted = finding()
-    for f in (critical, high, acked):
-        post(store, f, remind_at=remind_at)
-    post(store, medium, remind_at=remind_at)
-    post(store, expected, remind_at=remind_at, expected=("U0ADMIN", "break-glass drill"))
-    store.outbox.add(unposted, "C0STORE", T0, remind_at=remind_at)
-    store.outbox.acknowledge(acked.id, "U0ADMIN", T0 + timedelta(minutes=1))
-    mine = {critical.id, high.id, medium.id, expected.id, acked.id, unposted.id}
 
     def due(at: datetime) -> set[str]:
-        return {d.id for d in store.outbox.due_reminders(at)} & mine
+        return {d.id for d in store.messages.due_reminders(at)} & mine
 
     assert due(remind_at - timedelta(seconds=1)) == set()
     assert due(remind_at) == {critical.id, high.id}
-    store.outbox.reminded(critical.id, remind_at + timedelta(hours=1))
-    store.outbox.reminded(high.id, None)  # the last reminder
-    assert store.outbox.get(critical.id).reminders == 1
+    store.messages.reminded(store.alerts.get(critical.id), remind_at + timedelta(hours=1), remind_at)
+    store.messages.reminded(store.alerts.get(critical.id), remind_at + timedelta(hours=1), remind_at)  # stale copy
+    store.messages.reminded(store.alerts.get(high.id), None, remind_at)  # the last reminder
+    assert store.alerts.get(critical.id).reminders == 2
+    replies = [r.id for r in store.messages.claim_replies(remind_at, "me", critical.id)]
+    assert replies == [f"remind:{critical.id}:1", f"remind:{critical.id}:2"], "each reminder once, with its reply"
     assert due(remind_at + timedelta(minutes=59)) == set()
     assert due(remind_at + timedelta(hours=1)) == {critical.id}
-    store.outbox.acknowledge(critical.id, "U0ADMIN", remind_at + timedelta(minutes=61))
+    store.messages.acknowledge(critical.id, "U0ADMIN", remind_at + timedelta(minutes=61))
     assert due(remind_at + timedelta(days=1)) == set(), "an acknowledged alert is never reminded"
 
 
+def test_replies_are_posted_once_and_only_after_their_alert(store):
+    f = finding()
+    ingest(store, [f])
+    store.messages.add_reply(f"note:{f.id}", f.id, {"kind": "note"}, T0)
+    store.messages.add_reply(f"note:{f.id}", f.id, {"kind": "note again"}, T0)
+    assert store.messages.claim_replies(T0, "me", f.id) == [], "no thread before the alert is posted"
+    ts = post(store, f)
+    [reply] = store.messages.claim_replies(T0, "me", f.id)
+    assert (reply.body, reply.thread_ts) == ({"kind": "note"}, ts)
+    assert store.messages.claim_replies(T0, "other", f.id) == []
+    store.messages.reply_posted(reply, "me", "1700000009.000001", T0)
+    assert store.messages.stale_replies(None) == [] or f.id not in {r.alert_id for r in store.messages.stale_replies(None)}
+
+
 def test_open_alerts_and_counts(store):
-    f = finding(account=account_id())
-    store.outbox.add(f, "C0STORE", T0 + timedelta(days=3650))  # newest of the module: listed first
-    open_ids = [d.id for d in store.outbox.open_alerts(limit=5)]
-    assert open_ids[0] == f.id
-    assert store.outbox.counts().get("pending", 0) >= 1
+    account = account_id()
+    f = finding(account=account)
+    ingest(store, [f], T0 + timedelta(days=3650))
+    assert [d.id for d in store.alerts.open_alerts(accounts={account})] == [f.id]
+    assert store.alerts.open_alerts(accounts={account_id()}) == []
+    assert store.alerts.counts().get("pending", 0) >= 1
 
 
 # --- account state, sweeps, audit -------------------------------------------------------------
@@ -344,20 +521,21 @@ def test_expectation_window(store):
 
 
 def test_purge_keeps_what_is_within_retention(store):
-    old, new = finding(), finding()
     long_ago = T0 - timedelta(days=500)
-    store.outbox.add(old, "C0STORE", long_ago)
-    store.outbox.add(new, "C0STORE", T0)
+    old, new = finding(account=account_id()), finding(account=account_id())
+    ingest(store, [old], long_ago)
+    ingest(store, [new], T0)
+    store.messages.add_reply(f"note:{old.id}", old.id, {"kind": "note"}, long_ago)
     account = account_id()
     store.state.expect(account, long_ago, timedelta(hours=1), "U0ADMIN", "old")
     store.state.audit(long_ago, "U0OLD", "ack", old.id)
     old_sweep = store.state.sweep_started("old-holder", long_ago)
-    old_digest, new_digest = uuid.uuid4().hex, uuid.uuid4().hex
-    store.outbox.add_digest(old_digest, "root_access_key_active", "C0STORE", [old.id], long_ago)
-    store.outbox.add_digest(new_digest, "root_access_key_active", "C0STORE", [new.id], T0)
     store.state.purge(T0 - timedelta(days=400))
-    assert store.outbox.get(old.id) is None and store.outbox.get(new.id) is not None
-    assert store.outbox.get(old_digest) is None and store.outbox.get(new_digest) is not None
+    assert store.alerts.get(old.id) is None and store.alerts.get(new.id) is not None
+    assert store.alerts.member_count(old.id) == 0 and store.alerts.member_count(new.id) == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM findings WHERE id = :i"), {"i": old.id}).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM replies WHERE alert_id = :i"), {"i": old.id}).scalar() == 0
     assert store.state.expectation(account, long_ago + timedelta(minutes=1)) is None
     assert all(entry["actor"] != "U0OLD" for entry in store.state.audit_log(limit=10000))
     with store.engine.connect() as conn:
@@ -401,7 +579,8 @@ def test_a_fresh_database_is_at_head(fresh_db_url):
     try:
         assert store.revision == _head() == _version(fresh_db_url)
         tables = set(inspect(store.engine).get_table_names())
-        assert {"findings", "digests", "accounts", "sweeps", "audit", "expectations", "leases"} <= tables
+        assert {"findings", "alerts", "alert_findings", "replies", "accounts", "sweeps", "audit", "expectations",
+                "leases"} <= tables and "digests" not in tables
     finally:
         store.close()
     again = Store(fresh_db_url)  # opening an up-to-date database changes nothing
@@ -409,42 +588,63 @@ def test_a_fresh_database_is_at_head(fresh_db_url):
     assert _version(fresh_db_url) == _head()
 
 
-def test_an_old_database_upgrades_in_place_and_keeps_its_rows(fresh_db_url):
-    assert _head() != "0001", "add a migration after 0001 so this test upgrades something"
-    _alembic(fresh_db_url, "0001")
+def _old_row(conn, finding_id: str, kind: str, state: str, **values) -> None:
+    """A row of the previous release's findings outbox (schema 0002)."""
+    payload = finding(kind=kind).to_dict() | {"id": finding_id, "account_id": "300000000001"}
+    row = {"id": finding_id, "kind": kind, "severity": payload["severity"], "account_id": "300000000001",
+           "payload": json.dumps(payload), "target": "C0OLD", "state": state, "created_at": datetime(2026, 1, 1),
+           "event_time": datetime(2026, 1, 1), "needs_update": False, "attempts": 1, "reminders": 0, **values}
+    conn.execute(text(f"INSERT INTO findings ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+
+
+def test_a_database_of_the_previous_release_upgrades_in_place(fresh_db_url):
+    """Each finding it posted (or meant to) becomes a single-finding alert that keeps working."""
+    assert _head() != "0002", "add a migration after 0002 so this test upgrades something"
+    _alembic(fresh_db_url, "0002")
     engine = create_engine(fresh_db_url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO findings (id, kind, severity, account_id, payload, target, state, created_at, "
-            "needs_update, attempts, reminders, channel, ts, posted_at) VALUES ('old-posted', 'root_console_login', "
-            "'critical', '300000000001', :payload, 'C0OLD', 'posted', :at, false, 1, 0, 'C0OLD', "
-            "'1700000000.000100', :at)"), {"payload": json.dumps(finding().to_dict() | {"id": "old-posted"}),
-                                           "at": datetime(2026, 1, 1)})
-        conn.execute(text(
-            "INSERT INTO findings (id, kind, severity, account_id, payload, target, state, created_at, "
-            "needs_update, attempts, reminders) VALUES ('old-pending', 'root_activity', 'high', '300000000001', "
-            ":payload, 'C0OLD', 'pending', :at, false, 0, 0)"),
-            {"payload": json.dumps(finding().to_dict() | {"id": "old-pending"}), "at": datetime(2026, 1, 2)})
+        _old_row(conn, "old-posted", "root_console_login", "posted", channel="C0OLD", ts="1700000000.000100",
+                 posted_at=datetime(2026, 1, 1), next_reminder_at=datetime(2026, 1, 1, 0, 30), reminders=1)
+        _old_row(conn, "old-acked", "root_console_login", "acked", channel="C0OLD", ts="1700000000.000200",
+                 acked_by="U0OLD", acked_at=datetime(2026, 1, 1, 1), needs_update=True,
+                 event_time=datetime(2025, 12, 31))
+        _old_row(conn, "old-pending", "root_activity", "pending")
+        _old_row(conn, "old-held", "root_mfa_disabled", "held")
+        for n in range(2):
+            _old_row(conn, f"old-digested-{n}", "root_access_key_active", "digested", digest_id="old-digest")
+        conn.execute(text("INSERT INTO digests (id, kind, target, finding_ids, state, created_at, needs_update, "
+                          "attempts, channel, ts) VALUES ('old-digest', 'root_access_key_active', 'C0OLD', :ids, "
+                          "'posted', :at, false, 1, 'C0OLD', '1700000000.000300')"),
+                     {"ids": json.dumps(["old-digested-0", "old-digested-1"]), "at": datetime(2026, 1, 1)})
         conn.execute(text("INSERT INTO accounts (account_id, failures, cursor) VALUES ('300000000001', 2, :at)"),
                      {"at": datetime(2026, 1, 2)})
         conn.execute(text("INSERT INTO audit (at, actor, action) VALUES (:at, 'U0OLD', 'ack')"),
                      {"at": datetime(2026, 1, 2)})
     engine.dispose()
-    assert _version(fresh_db_url) == "0001"
 
     store = Store(fresh_db_url)
     try:
         assert store.revision == _head() == _version(fresh_db_url)
-        old = store.outbox.get("old-posted")
-        assert (old.state, old.ts, old.channel) == ("posted", "1700000000.000100", "C0OLD")
-        assert store.outbox.get("old-pending").state == "pending"
+        posted = store.alerts.get("old-posted")
+        assert (posted.state, posted.ts, posted.channel, posted.reminders) == ("posted", "1700000000.000100", "C0OLD", 1)
+        assert posted.alert.grouping == "session" and posted.alert.summary.count == 1
+        acked = store.alerts.get("old-acked")
+        assert (acked.acked_by, acked.version > acked.shown_version) == ("U0OLD", True), "its pending re-render kept"
+        assert store.messages.acknowledge("old-posted", "U0NEW", T0) is True, "acknowledging keeps working"
+        assert [r.id for r in store.messages.due_reminders(T0) if r.id == "old-acked"] == []
+        digest = store.alerts.get("old-digest")
+        assert (digest.alert.grouping, digest.ts, store.alerts.member_count("old-digest")) == \
+            ("digest", "1700000000.000300", 2)
+        assert [f.id for f in store.alerts.held()] == ["old-held"], "a held finding waits for its decision"
         assert store.state.account("300000000001")["failures"] == 2
         assert store.state.account("300000000001")["cursor"] == datetime(2026, 1, 2, tzinfo=timezone.utc)
         assert store.state.audit_log()[0]["actor"] == "U0OLD"
-        indexes = {ix["name"] for ix in inspect(store.engine).get_indexes("findings")}
-        assert "ix_findings_claim" in indexes, "0002's index exists after the upgrade"
-        claimed = [d.id for d in store.outbox.claim(datetime.now(timezone.utc))]
-        assert claimed == ["old-pending"], "an upgraded outbox still delivers what was pending"
+        claimed = [d.id for d in store.messages.claim(datetime.now(timezone.utc), "me")]
+        assert claimed == ["old-pending"], "an upgraded store still delivers what was pending"
+        login = finding(account="300000000001", event_time="2026-01-01T00:00:00Z")
+        placed = ingest(store, [call("300000000001", datetime(2026, 1, 1, 0, 5, tzinfo=timezone.utc),
+                                     ip=json.loads(json.dumps(login.source_ip)))], T0)
+        assert placed.opened == [] and placed.changed == ["old-posted"], "an old sign-in's session takes calls"
     finally:
         store.close()
 
@@ -463,15 +663,28 @@ def test_schema_py_matches_the_migrations(fresh_db_url):
         store.close()
 
 
-def test_an_interrupted_sqlite_upgrade_can_be_redone(sqlite_url):
-    """SQLite runs DDL outside the transaction: a start killed mid-upgrade leaves part of it done."""
-    _alembic(sqlite_url, "0001")
-    engine = create_engine(sqlite_url)
+def test_an_upgrade_that_fails_half_way_leaves_the_database_as_it_was(fresh_db_url, monkeypatch):
+    """The driver runs SQLite's DDL outside transactions unless told otherwise: a start killed (or
+    failing) half-way through 0003 must not leave half a schema that the next start trips over."""
+    from bot.models import Summary
+
+    _alembic(fresh_db_url, "0002")
+    engine = create_engine(fresh_db_url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE INDEX ix_findings_claim ON findings (state, created_at)"))
+        _old_row(conn, "old", "root_console_login", "posted")
+
+    def fail(*args):
+        raise MemoryError("the machine ran out of memory half-way")
+
+    monkeypatch.setattr(Summary, "add", fail)  # after 0003 created its tables, while it moves the rows
+    with pytest.raises(StoreError, match="nothing was changed"):
+        Store(fresh_db_url)
+    assert _version(fresh_db_url) == "0002"
+    assert "alerts" not in inspect(engine).get_table_names(), "its DDL was rolled back with it"
     engine.dispose()
-    Store(sqlite_url).close()
-    assert _version(sqlite_url) == _head()
+    monkeypatch.undo()
+    Store(fresh_db_url).close()
+    assert _version(fresh_db_url) == _head()
 
 
 def test_a_database_from_a_newer_rootcheck_is_refused(fresh_db_url):
