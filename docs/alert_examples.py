@@ -1,45 +1,67 @@
-"""Render the README's example alert, before and after Acknowledge, with the real builders.
+"""Render the README's example alerts with the real grouping and builders: a root session (open,
+then acknowledged), its thread summary, and a burst of failed sign-ins.
 
     .venv/bin/python docs/alert_examples.py     # rewrites docs/alert-*.json and docs/alerts.md
 
-tests/test_docs.py checks the committed files match what the code renders today.
+The session is the day in `tests/fixtures/corpus/sessions/day.jsonl` (a sign-in after three failed
+ones, four calls in two Regions, one of them `StopLogging`). tests/test_docs.py checks the
+committed files match what the code renders today.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.checks.cloudtrail import check_record
+from bot.checks.grouping import group
 from bot.config import DEFAULT_REMEDIATION_URL
-from bot.models import Delivery
-from bot.slack.blocks import render_alert
+from bot.models import AlertRecord, Finding
+from bot.slack.blocks import render_alert, render_summary
 
 HERE = Path(__file__).parent
-RECORD = {
-    "eventVersion": "1.08", "eventTime": "2026-11-28T08:15:02Z", "eventSource": "signin.amazonaws.com",
-    "eventName": "ConsoleLogin", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.7",
-    "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
-    "userIdentity": {"type": "Root", "principalId": "111122223333", "arn": "arn:aws:iam::111122223333:root",
-                     "accountId": "111122223333"},
-    "responseElements": {"ConsoleLogin": "Success"}, "additionalEventData": {"MFAUsed": "No"},
-    "eventID": "7c1a3e52-5d0b-4d1e-9a55-2f9c1f2b8a01", "eventType": "AwsConsoleSignIn",
-    "recipientAccountId": "111122223333",
-}
-NOW = datetime(2026, 11, 28, 8, 27, tzinfo=timezone.utc)
-ACKED_AT = datetime(2026, 11, 28, 8, 31, tzinfo=timezone.utc)
+DAY = HERE.parent / "tests" / "fixtures" / "corpus" / "sessions" / "day.jsonl"
+NOW = datetime(2026, 11, 20, 10, 12, tzinfo=timezone.utc)
+ACKED_AT = datetime(2026, 11, 20, 10, 21, tzinfo=timezone.utc)
+NAMES = {"111122223333": "prod-payments"}
+
+
+def _findings() -> list[Finding]:
+    records = [json.loads(line) for line in DAY.read_text().splitlines() if line.strip()]
+    return [f for f in (check_record(r) for r in records) if f is not None]
+
+
+def _failure_burst() -> list[Finding]:
+    """Twelve failed sign-ins from four addresses in six minutes: possible password guessing."""
+    template = json.loads(DAY.read_text().splitlines()[0])
+    burst = []
+    for n in range(12):
+        record = dict(template, eventID=f"burst-{n}", sourceIPAddress=f"198.51.100.{60 + n % 4}",
+                      eventTime=(datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc) + timedelta(seconds=30 * n))
+                      .strftime("%Y-%m-%dT%H:%M:%SZ"))
+        burst.append(check_record(record))
+    return burst
+
+
+def _record(findings: list[Finding], event_id: str, **state) -> AlertRecord:
+    opener = next(f for f in findings if f.event_id == event_id)
+    alert = group(findings, []).alerts[opener.id]
+    return AlertRecord(alert=alert, opener=opener, state="posted", channel="C0ALERTS", ts="1763632800.000100",
+                       severity=alert.severity(), **state)
 
 
 def states() -> dict[str, dict]:
-    finding = check_record(RECORD)
-    open_ = Delivery(id=finding.id, is_digest=False, state="posted", target="C0ALERTS", finding=finding)
-    acked = Delivery(id=finding.id, is_digest=False, state="acked", target="C0ALERTS", finding=finding,
-                     acked_by="U0ALICE", acked_at=ACKED_AT)
-    return {name: {"text": m.text, "blocks": m.blocks, "metadata": m.metadata} for name, m in (
-        ("open", render_alert(open_, "prod-payments", DEFAULT_REMEDIATION_URL, NOW)),
-        ("acked", render_alert(acked, "prod-payments", DEFAULT_REMEDIATION_URL, NOW)))}
+    day = _findings()
+    session = _record(day, "s-login")
+    acked = _record(day, "s-login", acked_by="U0ALICE", acked_at=ACKED_AT)
+    failures = _record(_failure_burst(), "burst-0")
+    messages = {"session-open": render_alert(session, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
+                "session-acked": render_alert(acked, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
+                "session-summary": render_summary(session, NOW),
+                "failures-open": render_alert(failures, NAMES.get, DEFAULT_REMEDIATION_URL, NOW)}
+    return {name: {"text": m.text, "blocks": m.blocks, "metadata": m.metadata} for name, m in messages.items()}
 
 
 def builder_url(message: dict) -> str:
@@ -48,7 +70,10 @@ def builder_url(message: dict) -> str:
 
 def main() -> None:
     lines = ["# What an alert looks like", "",
-             "Rendered by `bot/slack/blocks.py` (regenerate with `.venv/bin/python docs/alert_examples.py`).", ""]
+             "Rendered by `bot/slack/blocks.py` from the day in `tests/fixtures/corpus/sessions/day.jsonl` "
+             "(regenerate with `.venv/bin/python docs/alert_examples.py`).", ""]
+    for old in HERE.glob("alert-*.json"):
+        old.unlink()
     for name, message in states().items():
         (HERE / f"alert-{name}.json").write_text(json.dumps(message, indent=2) + "\n")
         lines += [f"- **{name}**: [`alert-{name}.json`](alert-{name}.json) · "

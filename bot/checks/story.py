@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.models import CREDENTIALS, FAILURES, GUESSING_COUNT, HIGH_RISK, SESSION, Alert, Finding, Summary
 
 TOP_EVENTS = 5
+NAME_CHARS = 64  # an event name longer than any AWS uses is cut, so the line always says how many more
 IPS_SHOWN = 5
 RISKY_SHOWN = 5
 TITLE = {
@@ -86,7 +87,7 @@ def calls_line(s: Summary) -> str:
 def events_line(s: Summary) -> str:
     top = s.top_events(TOP_EVENTS)
     more = len(s.events) - len(top)
-    text = ", ".join(f"{name} ×{count}" for name, count in top)
+    text = ", ".join(f"{_cut(name)} ×{count}" for name, count in top)
     return text + (f", +{more} more event name(s)" if more > 0 else "")
 
 
@@ -101,7 +102,8 @@ def span(first: str | None, last: str | None) -> str:
 
 
 def risky_line(s: Summary) -> str:
-    shown = [f"{r['event_name']} at {_hm(r['event_time'])} UTC ({r['region'] or '?'})" for r in s.risky[:RISKY_SHOWN]]
+    shown = [f"{_cut(r['event_name'])} at {_hm(r['event_time'])} UTC ({_cut(r['region'] or '?')})"
+             for r in s.risky[:RISKY_SHOWN]]
     more = len(s.risky) - len(shown) + s.more_risky
     return "; ".join(shown) + (f"; +{more} more" if more > 0 else "")
 
@@ -116,6 +118,10 @@ def addresses(s: Summary) -> str:
     shown = s.ips[:IPS_SHOWN]
     more = len(s.ips) - len(shown) + s.more_ips
     return ", ".join(shown) + (f" +{more} more" if more > 0 else "") if shown else "unknown"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
 
 
 def _hm(iso: str | None) -> str:

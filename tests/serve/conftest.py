@@ -107,7 +107,7 @@ def root_logins(standin, account: str, n: int = 1, **kwargs) -> list[str]:
 # --- Slack side -------------------------------------------------------------------------------
 
 def alerts(fake_slack, channel: str) -> Counter:
-    """How many top-level alert messages each finding id has in the channel."""
+    """How many top-level alert messages each alert id has in the channel."""
     return Counter(m["metadata"]["event_payload"]["finding_id"] for m in fake_slack.messages(channel)
                    if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding")
 
@@ -168,7 +168,12 @@ class Db:
             return conn.execute(text(sql), params).all()
 
     def states(self, ids: list[str] | None = None) -> dict[str, str]:
-        return {r.id: r.state for r in self.rows("SELECT id, state FROM findings") if ids is None or r.id in ids}
+        """Each alert's delivery state (pending, posting, posted, failed) by alert id."""
+        return {r.id: r.state for r in self.rows("SELECT id, state FROM alerts") if ids is None or r.id in ids}
+
+    def held(self) -> list[str]:
+        """Findings waiting for their sweep's digest decision."""
+        return [r.id for r in self.rows("SELECT id FROM findings WHERE held")]
 
     def sweeps(self) -> list[Sweep]:
         return [Sweep(r.id, r.holder, _naive(r.started_at), _naive(r.finished_at))

@@ -15,9 +15,10 @@ from slack_sdk.models.blocks import Block
 
 from bot.checks.cloudtrail import check_record
 from bot.checks.credential_report import check_root_row, parse_report, root_row
-from bot.models import Delivery, Finding
-from bot.slack.blocks import ack_reply, render_alert, render_digest, reminder_reply
-from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION
+from bot.models import Finding
+from bot.slack.blocks import render_alert, render_reply, render_summary
+from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION, REPLY_EVENT, SUMMARY_EVENT
+from tests.slack.records import digest_of, record_of
 from tests.fakes.aws_standin import root_login_record, root_report_csv
 
 ACCOUNT = "210987654321"
@@ -37,8 +38,8 @@ def _login(mfa: bool = False, success: bool = True, **changes) -> Finding:
 
 def _activity(**changes) -> Finding:
     record = root_login_record(ACCOUNT, EVENT_TIME, event_id="ev-activity-1")
-    record.update({"eventName": "CreateAccessKey", "eventSource": "iam.amazonaws.com", "eventType": "AwsApiCall",
-                   "responseElements": {"accessKey": {"status": "Active"}}, **changes})
+    record.update({"eventName": "PutBucketVersioning", "eventSource": "s3.amazonaws.com", "eventType": "AwsApiCall",
+                   "responseElements": None, **changes})
     record.pop("additionalEventData")
     record["userIdentity"]["sessionContext"] = {"attributes": {"mfaAuthenticated": "true"}}
     return check_record(record)
@@ -56,10 +57,12 @@ def _gap() -> Finding:
                    detail="Not checked in 3 sweeps in a row. Last error: AccessDenied: sts:AssumeRole.")
 
 
-def _delivery(finding: Finding, **state) -> Delivery:
-    fields = {"state": "acked" if state.get("acked_at") else "posted", **state}
-    return Delivery(id=finding.id, is_digest=False, target="C0ALERTS", channel="C0ALERTS",
-                    ts="1700000000.000100", finding=finding, kind=finding.kind, **fields)
+def _delivery(finding: Finding, **state):
+    return record_of([finding], **state)
+
+
+def named(name: str | None):
+    return lambda account_id: name
 
 
 ALL_KINDS = {
@@ -142,7 +145,7 @@ def assert_block_kit_limits(message) -> None:
 def test_alert_of_each_kind_shows_severity_first_account_and_time(kind):
     finding = ALL_KINDS[kind]()
     assert finding.kind == kind
-    message = render_alert(_delivery(finding), "prod-payments", REMEDIATION, NOW)
+    message = render_alert(_delivery(finding), named("prod-payments"), REMEDIATION, NOW)
 
     first = message.blocks[0]["text"]["text"]
     assert finding.severity.upper() in first and first.index(finding.severity.upper()) < 30
@@ -161,7 +164,7 @@ def test_alert_of_each_kind_shows_severity_first_account_and_time(kind):
 @pytest.mark.parametrize("kind", ["root_console_login", "root_console_login_failed", "root_activity"])
 def test_cloudtrail_alert_shows_ip_user_agent_mfa_region_and_event_id(kind):
     finding = ALL_KINDS[kind]()
-    text = _all_text(render_alert(_delivery(finding), None, REMEDIATION, NOW))
+    text = _all_text(render_alert(_delivery(finding), named(None), REMEDIATION, NOW))
     assert "192.0.2.10" in text
     assert "Firefox/120.0" in text
     assert "us-east-1" in text
@@ -172,15 +175,15 @@ def test_cloudtrail_alert_shows_ip_user_agent_mfa_region_and_event_id(kind):
 
 
 def test_console_login_title_says_whether_mfa_was_used():
-    assert "without MFA" in render_alert(_delivery(_login(mfa=False)), None, REMEDIATION, NOW).text
-    with_mfa = render_alert(_delivery(_login(mfa=True)), None, REMEDIATION, NOW)
+    assert "without MFA" in render_alert(_delivery(_login(mfa=False)), named(None), REMEDIATION, NOW).text
+    with_mfa = render_alert(_delivery(_login(mfa=True)), named(None), REMEDIATION, NOW)
     assert "with MFA" in with_mfa.text and "HIGH" in with_mfa.blocks[0]["text"]["text"]
 
 
 @pytest.mark.parametrize("kind", sorted(ALL_KINDS))
 def test_alert_metadata_names_the_finding(kind):
     finding = ALL_KINDS[kind]()
-    message = render_alert(_delivery(finding), None, REMEDIATION, NOW)
+    message = render_alert(_delivery(finding), named(None), REMEDIATION, NOW)
     assert message.metadata["event_type"] == FINDING_EVENT
     payload = message.metadata["event_payload"]
     assert payload["finding_id"] == finding.id
@@ -191,7 +194,7 @@ def test_alert_metadata_names_the_finding(kind):
 
 def test_open_alert_has_remediation_link_and_ack_button_carrying_the_finding_id():
     finding = _login()
-    buttons = _buttons(render_alert(_delivery(finding), None, REMEDIATION, NOW))
+    buttons = _buttons(render_alert(_delivery(finding), named(None), REMEDIATION, NOW))
     assert set(buttons) == {REMEDIATION_ACTION, ACK_ACTION}
     assert buttons[REMEDIATION_ACTION]["url"] == REMEDIATION
     assert buttons[ACK_ACTION]["value"] == finding.id
@@ -202,7 +205,7 @@ def test_acknowledged_alert_drops_the_button_and_names_who_and_when():
     finding = _login()
     acked_at = datetime(2026, 8, 20, 12, 41, tzinfo=timezone.utc)
     message = render_alert(_delivery(finding, acked_by="U0ADMIN", acked_at=acked_at),
-                           "prod", REMEDIATION, NOW)
+                           named("prod"), REMEDIATION, NOW)
     buttons = _buttons(message)
     assert set(buttons) == {REMEDIATION_ACTION}
     assert buttons[REMEDIATION_ACTION]["url"] == REMEDIATION
@@ -216,7 +219,7 @@ def test_expected_alert_is_low_and_says_who_announced_it_and_why():
     finding = _login()
     assert finding.severity == "critical"
     message = render_alert(_delivery(finding, expected_by="U0PLANNER", expected_reason="support plan change"),
-                           None, REMEDIATION, NOW)
+                           named(None), REMEDIATION, NOW)
     assert "*LOW*" in message.blocks[0]["text"]["text"]
     assert message.metadata["event_payload"]["severity"] == "low"
     assert message.text.startswith("LOW") and "expected" in message.text
@@ -228,38 +231,43 @@ def test_expected_alert_is_low_and_says_who_announced_it_and_why():
 def test_resolved_alert_says_so():
     finding = _hygiene("root_access_key_active")
     resolved = datetime(2026, 8, 21, 8, 0, tzinfo=timezone.utc)
-    text = _all_text(render_alert(_delivery(finding, resolved_at=resolved), None, REMEDIATION, NOW))
+    text = _all_text(render_alert(_delivery(finding, resolved_at=resolved), named(None), REMEDIATION, NOW))
     assert "Resolved" in text and "2026-08-21 08:00 UTC" in text
 
 
 def test_resolved_coverage_gap_says_the_account_was_checked_again():
     gap = ALL_KINDS["coverage_gap"]()
-    text = _all_text(render_alert(_delivery(gap, resolved_at=NOW), None, REMEDIATION, NOW))
+    text = _all_text(render_alert(_delivery(gap, resolved_at=NOW), named(None), REMEDIATION, NOW))
     assert "the account was checked again" in text and "credential report" not in text
 
 
-def test_thread_replies_are_plain_text_without_metadata():
+def test_thread_replies_carry_their_reply_id_and_no_alert_metadata():
     at = datetime(2026, 8, 20, 12, 41, tzinfo=timezone.utc)
-    assert ack_reply("U0ADMIN", at) == ":white_check_mark: Acknowledged by <@U0ADMIN> at 2026-08-20 12:41 UTC."
-    reminder = reminder_reply(["<@U0ADMIN>", "<!subteam^S0ADMINS>"], 2, _login())
-    assert reminder.startswith(":alarm_clock: <@U0ADMIN> <!subteam^S0ADMINS>") and "reminder 2" in reminder
-    assert "<!here>" in reminder_reply([], 1, _login())
+    ack = render_reply("ack:x", {"kind": "ack", "user": "U0ADMIN", "at": at.isoformat()}, [])
+    assert ack.text == ":white_check_mark: Acknowledged by <@U0ADMIN> at 2026-08-20 12:41 UTC."
+    assert ack.metadata == {"event_type": REPLY_EVENT, "event_payload": {"reply_id": "ack:x"}}
+    reminder = render_reply("r", {"kind": "reminder", "count": 2, "severity": "critical"}, ["U0ADMIN", "S0ADMINS"])
+    assert reminder.text.startswith(":alarm_clock: <@U0ADMIN> <!subteam^S0ADMINS>") and "reminder 2" in reminder.text
+    assert "<!here>" in render_reply("r", {"kind": "reminder", "count": 1, "severity": "high"}, []).text
+
+
+def test_a_new_address_callout_escapes_what_came_from_aws():
+    message = render_reply("n", {"kind": "new_ip", "ip": HOSTILE, "key": HOSTILE, "event_name": HOSTILE,
+                                 "event_time": HOSTILE}, [])
+    assert_escaped(message)
+    assert all(b["text"]["verbatim"] for b in message.blocks)
 
 
 # ------------------------------------------------------------------------------------ digests
 
 def _digest(n: int = 7, names: str | None = "acct", **state):
-    members = []
-    for i in range(n):
-        account = f"21098765{i:04d}"
-        finding = _hygiene("root_mfa_disabled", account)
-        members.append(Delivery(id=finding.id, is_digest=False, state="digested", target="C0ALERTS",
-                                finding=finding, kind=finding.kind))
-    digest = Delivery(id="digest-123", is_digest=True, state="posted", target="C0ALERTS", channel="C0ALERTS",
-                      ts="1700000000.000200", finding_ids=[m.id for m in members], kind="root_mfa_disabled",
-                      **state)
-    labels = {m.finding.account_id: (f"{names}-{i}" if names else None) for i, m in enumerate(members)}
-    return digest, members, labels
+    members = [_hygiene("root_mfa_disabled", f"21098765{i:04d}") for i in range(n)]
+    labels = {m.account_id: (f"{names}-{i}" if names else None) for i, m in enumerate(members)}
+    return digest_of(members, **state), members, labels.get
+
+
+def render_digest(digest, members, names, url, now):
+    return render_alert(digest, names, url, now, members)
 
 
 def test_digest_carries_all_finding_ids_and_one_ack_for_the_digest():
@@ -273,7 +281,7 @@ def test_digest_carries_all_finding_ids_and_one_ack_for_the_digest():
     assert buttons[REMEDIATION_ACTION]["url"] == REMEDIATION
     text = _all_text(message)
     assert "7 accounts" in text and "CRITICAL" in text
-    assert all(m.finding.account_id in text for m in members)
+    assert all(m.account_id in text for m in members)
     assert_block_kit_limits(message)
 
 
@@ -289,7 +297,7 @@ def test_large_digest_stays_within_limits_and_counts_the_rest():
     message = render_digest(digest, members, names, REMEDIATION, NOW)
     assert_block_kit_limits(message)
     assert_escaped(message)
-    shown = sum(1 for m in members if m.finding.account_id in _all_text(message))
+    shown = sum(1 for m in members if m.account_id in _all_text(message))
     assert shown < 120 and f"…and {120 - shown} more" in _all_text(message)
 
 
@@ -307,15 +315,15 @@ def test_aws_strings_are_escaped_everywhere_in_every_state(pad):
     for state in ({}, {"acked_by": "U0ADMIN", "acked_at": NOW},
                   {"expected_by": "U0PLANNER", "expected_reason": "R" * pad + HOSTILE},
                   {"resolved_at": NOW}):
-        message = render_alert(_delivery(finding, **state), name, REMEDIATION, NOW)
+        message = render_alert(_delivery(finding, **state), named(name), REMEDIATION, NOW)
         assert_escaped(message)
         assert_block_kit_limits(message)
-    assert "&lt;!here&gt;" in _all_text(render_alert(_delivery(_hostile_login()), name, REMEDIATION, NOW))
+    assert "&lt;!here&gt;" in _all_text(render_alert(_delivery(_hostile_login()), named(name), REMEDIATION, NOW))
 
 
 def test_root_activity_detail_from_event_source_and_name_is_escaped():
     finding = _activity(eventSource=HOSTILE, eventName="Create" + HOSTILE, errorMessage=HOSTILE)
-    message = render_alert(_delivery(finding), HOSTILE, REMEDIATION, NOW)
+    message = render_alert(_delivery(finding), named(HOSTILE), REMEDIATION, NOW)
     assert "&lt;!channel&gt;" in _all_text(message)
     assert_escaped(message)
 
@@ -323,15 +331,14 @@ def test_root_activity_detail_from_event_source_and_name_is_escaped():
 def test_coverage_gap_error_text_is_escaped():
     finding = Finding(id="gap-2", kind="coverage_gap", severity="high", account_id=ACCOUNT, source="rootcheck",
                       detail="Last error: AccessDenied: " + HOSTILE * 200)
-    message = render_alert(_delivery(finding), HOSTILE, REMEDIATION, NOW)
+    message = render_alert(_delivery(finding), named(HOSTILE), REMEDIATION, NOW)
     assert_escaped(message)
     assert_block_kit_limits(message)
 
 
 def test_digest_names_and_details_are_escaped():
     digest, members, _ = _digest(n=8)
-    names = {m.finding.account_id: HOSTILE for m in members}
-    message = render_digest(digest, members, names, REMEDIATION, NOW)
+    message = render_digest(digest, members, named(HOSTILE), REMEDIATION, NOW)
     assert "&lt;@U123&gt;" in _all_text(message)
     assert_escaped(message)
 
@@ -340,6 +347,106 @@ def test_5000_character_values_still_render():
     huge = "Mozilla/5.0 " + "x" * 5000
     finding = _login(userAgent=huge, sourceIPAddress="203.0.113.9" + "9" * 5000)
     message = render_alert(_delivery(finding, expected_by="U0PLANNER", expected_reason="r" * 5000),
-                           "n" * 5000, REMEDIATION, NOW)
+                           named("n" * 5000), REMEDIATION, NOW)
     assert_block_kit_limits(message)
     assert "Mozilla/5.0 xxx" in _all_text(message)
+
+
+# ------------------------------------------------------------------------------------ grouped alerts
+
+def _calls(n: int, names=lambda i: "ListBuckets", **changes) -> list[Finding]:
+    found = []
+    for i in range(n):
+        record = root_login_record(ACCOUNT, EVENT_TIME + timedelta(seconds=10 + i), event_id=f"ev-call-{i}")
+        record.pop("additionalEventData")
+        record.pop("responseElements")
+        record.update({"eventName": names(i), "eventSource": "s3.amazonaws.com", "readOnly": i % 2 == 0,
+                       "sessionCredentialFromConsole": "true", **changes})
+        record["userIdentity"]["accessKeyId"] = "ASIASESSIONKEY"
+        found.append(check_record(record))
+    return found
+
+
+def _failure(i: int, ips: int) -> Finding:
+    record = root_login_record(ACCOUNT, EVENT_TIME - timedelta(minutes=30) + timedelta(seconds=20 * i), success=False,
+                               event_id=f"ev-fail-{i}")
+    record["sourceIPAddress"] = f"203.0.113.{i % ips}"
+    return check_record(record)
+
+
+def test_a_session_alert_tells_the_story_with_its_count_in_the_metadata():
+    login = _login()
+    calls = _calls(6, names=lambda i: ["ListBuckets", "GetObject", "StopLogging"][i % 3])
+    failures = [_failure(i, 3) for i in range(12)]
+    record = record_of(failures + [login] + calls, opener=login)
+    message = render_alert(record, named("prod"), REMEDIATION, NOW)
+    text = _all_text(message)
+    assert record.alert.summary.count == 7 and message.metadata["event_payload"]["count"] == 7
+    assert "7 findings" in message.blocks[0]["text"]["text"] and "CRITICAL" in message.blocks[0]["text"]["text"]
+    assert "6 call(s): 3 read-only, 3 write(s)" in text
+    assert "ListBuckets ×2" in text and "StopLogging ×2" in text and "After 12 failed sign-in(s)" in text
+    assert "High-risk calls" in text and "StopLogging at" in text
+    assert_escaped(message)
+    assert_block_kit_limits(message)
+
+
+def test_a_failure_alert_shows_its_count_addresses_and_the_threshold():
+    record = record_of([_failure(i, 8) for i in range(12)])
+    message = render_alert(record, named(None), REMEDIATION, NOW)
+    text = _all_text(message)
+    assert record.severity == "high" and "12 failed root sign-ins: possible password guessing" in text
+    assert "203.0.113.0, 203.0.113.1, 203.0.113.2, 203.0.113.3, 203.0.113.4 +3 more" in text
+    quiet = render_alert(record_of([_failure(i, 2) for i in range(3)]), named(None), REMEDIATION, NOW)
+    assert "MEDIUM" in quiet.text and "under the threshold of 10" in _all_text(quiet)
+
+
+def test_hundreds_of_event_names_never_break_block_kit_limits():
+    calls = _calls(400, names=lambda i: f"Describe{i}<!channel>&Things")
+    message = render_alert(record_of([_login()] + calls, opener=_login()), named(HOSTILE * 20), REMEDIATION, NOW)
+    assert_block_kit_limits(message)
+    assert_escaped(message)
+    assert "+395 more event name(s)" in _all_text(message)
+    absurd = _calls(300, names=lambda i: f"E{i}" + "<&>" * 3000)  # whatever a forged record holds
+    message = render_alert(record_of([_login()] + absurd, opener=_login()), named(None), REMEDIATION, NOW)
+    assert_block_kit_limits(message)
+    assert_escaped(message)
+
+
+def test_every_mrkdwn_text_object_is_verbatim():
+    messages = [render_alert(record_of([_login()] + _calls(3), opener=_login()), named(HOSTILE), REMEDIATION, NOW),
+                render_summary(record_of([_login()] + _calls(3), opener=_login()), NOW),
+                render_reply("x", {"kind": "raised", "severity": "critical", "count": 3}, [])]
+    digest, members, names = _digest()
+    messages.append(render_digest(digest, members, names, REMEDIATION, NOW))
+    for message in messages:
+        objects = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if node.get("type") == "mrkdwn":
+                    objects.append(node)
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(message.blocks)
+        assert objects and all(o.get("verbatim") is True for o in objects), message.blocks
+
+
+def test_the_thread_summary_carries_its_alert_id_and_stays_within_limits():
+    record = record_of([_login()] + _calls(300, names=lambda i: f"Call{i}" + "<&>" * 300), opener=_login())
+    message = render_summary(record, NOW)
+    assert message.metadata == {"event_type": SUMMARY_EVENT, "event_payload": {"alert_id": record.id, "count": 301}}
+    assert_block_kit_limits(message)
+    assert_escaped(message)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 10, 100, 1500])
+def test_escaping_cuts_whole_entities_and_respects_the_limit(limit):
+    from bot.slack.escape import mrkdwn
+
+    text = mrkdwn("<&>" * 2000, limit)
+    assert len(text) <= limit
+    assert text.rstrip("…").replace("&lt;", "").replace("&amp;", "").replace("&gt;", "") == ""

@@ -17,12 +17,12 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.checks.cloudtrail import check_record
-from bot.models import Delivery
 from bot.slack import actions, commands
-from bot.slack.blocks import render_alert, render_digest
+from bot.slack.blocks import render_alert
 from bot.slack.ids import ACK_ACTION, BOT_SCOPES, COMMAND, REMEDIATION_ACTION
 from tests.fakes.aws_standin import root_login_record
 from tests.fakes.slack_api import FakeSlack
+from tests.slack.records import digest_of, record_of
 from tests.harness import CHANNEL, wait_for
 from tests.slack.support import ADMIN, MEMBER, OUTSIDER, served
 
@@ -37,6 +37,7 @@ SCOPES_FOR = {
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "conversations.history": {"channels:history", "groups:history"},
+    "conversations.replies": {"channels:history", "groups:history"},
     "conversations.members": {"channels:read", "groups:read"},
     "conversations.info": {"channels:read", "groups:read"},
     "usergroups.users.list": {"usergroups:read"},
@@ -106,13 +107,10 @@ class _Recorder:
 def _rendered_action_ids() -> set[str]:
     now = datetime(2026, 8, 20, tzinfo=timezone.utc)
     finding = check_record(root_login_record("123456789012", now))
-    alert = Delivery(id=finding.id, is_digest=False, state="posted", target="C1", finding=finding)
-    members = [alert] * 6
-    digest = Delivery(id="digest-1", is_digest=True, state="posted", target="C1",
-                      finding_ids=[finding.id], kind="root_mfa_disabled")
     ids = set()
-    for message in (render_alert(alert, None, "https://example.com/guide", now),
-                    render_digest(digest, members, {}, "https://example.com/guide", now)):
+    for message in (render_alert(record_of([finding]), lambda a: None, "https://example.com/guide", now),
+                    render_alert(digest_of([finding] * 6), lambda a: None, "https://example.com/guide", now,
+                                 [finding] * 6)):
         ids |= {e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
     return ids
 

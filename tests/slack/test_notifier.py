@@ -100,7 +100,7 @@ def test_invalid_auth_and_revoked_tokens_are_permanent(fake, channel):
     fake.set_token_revoked(True)
     try:
         with pytest.raises(SlackError) as caught:
-            Notifier(make_client(fake.bot_token, fake.api_url)).reply(channel, "1.2", "text")
+            Notifier(make_client(fake.bot_token, fake.api_url)).post(channel, MESSAGE, thread_ts="1.2")
     finally:
         fake.set_token_revoked(False)
     assert caught.value.code == "token_revoked" and caught.value.permanent
@@ -110,7 +110,7 @@ def test_posts_to_one_channel_are_paced_one_per_second(fake, notifier, channel):
     started = time.monotonic()
     notifier.post(channel, MESSAGE)
     first_done = time.monotonic()
-    notifier.reply(channel, fake.messages(channel)[0]["ts"], "audit reply")  # replies share the budget
+    notifier.post(channel, MESSAGE, thread_ts=fake.messages(channel)[0]["ts"])  # replies share the budget
     notifier.post(channel, MESSAGE)
     elapsed = time.monotonic() - started
     assert elapsed >= 2.0 - 0.01

@@ -200,7 +200,7 @@ def test_status_open_and_accounts_say_what_is_going_on(bot, alert):
     assert "Last sweep: finished" in status and "Open alerts:" in status and "Scheduler: leader" in status
     _, _, _, url = bot.command("open")
     (opened,) = _ephemeral(bot, url)
-    assert account in opened and "root_console_login" in opened
+    assert account in opened and "Root console sign-in without MFA" in opened and "1 finding(s)" in opened
     _, _, _, url = bot.command("accounts")
     (accounts,) = _ephemeral(bot, url)
     assert f"`{account}`" in accounts and "&lt;!channel&gt;" in accounts and "<!channel>" not in accounts
@@ -255,7 +255,7 @@ def test_expected_root_use_is_posted_low_with_who_and_why_and_no_reminder(bot):
 
     stored = bot.store()
     try:
-        due = {d.id for d in stored.outbox.due_reminders(utcnow() + timedelta(days=1))}
+        due = {d.id for d in stored.messages.due_reminders(utcnow() + timedelta(days=1))}
     finally:
         stored.engine.dispose()
     assert unexpected["metadata"]["event_payload"]["finding_id"] in due
