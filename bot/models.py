@@ -235,7 +235,7 @@ class AlertRecord:
 
     STATE_FIELDS: ClassVar[tuple[str, ...]] = (
         "state", "target", "channel", "ts", "severity", "expected_by", "expected_reason", "resolved_at",
-        "acked_by", "acked_at", "version", "shown_version", "urgent", "edited_at", "edit_failures", "summary_ts",
+        "acked_by", "acked_at", "version", "shown_version", "urgent_version", "edited_at", "edit_failures", "summary_ts",
         "summary_state", "summary_shown_version", "urgent_since", "reminders", "next_reminder_at", "attempts",
         "last_error", "created_at", "posted_at", "claimed_by", "claimed_at")
 
@@ -253,7 +253,11 @@ class AlertRecord:
     acked_at: datetime | None = None
     version: int = 1
     shown_version: int = 0
-    urgent: bool = False
+    urgent_version: int = 0  # a person acted: this version is shown at once, not after 10 s
+
+    @property
+    def urgent(self) -> bool:
+        return self.urgent_version > self.shown_version
     edited_at: datetime | None = None
     edit_failures: int = 0
     summary_ts: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -125,25 +126,26 @@ class Deliverer:
         (compare-and-set), so an older render never overwrites a newer state. When a person
         acted meanwhile, it edits again at once.
         """
-        record = self.messages.start_edit(alert_id, self.holder, self.clock(), EDIT_LEASE)
+        editor = f"{self.holder}/{uuid.uuid4().hex[:8]}"  # this edit, not this replica: a click and a job differ
+        record = self.messages.start_edit(alert_id, editor, self.clock(), EDIT_LEASE)
         while record is not None:
             try:
                 self.notifier.update(record.channel, record.ts, self.render(record), paced=not urgent)
                 summary_ts = self._summary(record)
             except SlackError as exc:
-                self._edit_failed(record, exc)
+                self._edit_failed(record, editor, exc)
                 return False
-            except Exception as exc:  # noqa: BLE001 - the lease expires; the next run tries again
+            except Exception as exc:  # noqa: BLE001 - never leave the lease held
                 log.exception("editing alert %s failed", alert_id)
-                self.messages.edit_failed(record, self.holder, f"{exc.__class__.__name__}", self.clock(),
+                self.messages.edit_failed(record, editor, f"{exc.__class__.__name__}", self.clock(),
                                           self.clock() + self._backoff(record.edit_failures + 1))
                 return False
-            coalesced = self.messages.finish_edit(record, self.holder, self.clock(), summary_ts)
+            coalesced = self.messages.finish_edit(record, editor, self.clock(), summary_ts)
             self._count("edits")
             self._count("edits_coalesced", coalesced)
             latest = self.alerts.get(alert_id)
-            again = latest is not None and latest.version > record.version and latest.urgent
-            record = self.messages.start_edit(alert_id, self.holder, self.clock(), EDIT_LEASE) if again else None
+            again = latest is not None and latest.urgent_version > record.version
+            record = self.messages.start_edit(alert_id, editor, self.clock(), EDIT_LEASE) if again else None
             urgent = urgent or again
         return True
 
@@ -169,10 +171,10 @@ class Deliverer:
             self.messages.release_summary(record.id)
             raise
 
-    def _edit_failed(self, record: AlertRecord, exc: SlackError) -> None:
+    def _edit_failed(self, record: AlertRecord, editor: str, exc: SlackError) -> None:
         failures = record.edit_failures + 1
         wait = timedelta(seconds=min(self.retry_base * 2 ** failures, 3600))
-        self.messages.edit_failed(record, self.holder, str(exc), self.clock(), self.clock() + wait)
+        self.messages.edit_failed(record, editor, str(exc), self.clock(), self.clock() + wait)
         self._note(exc)
 
     # thread replies ---------------------------------------------------------------------------
@@ -222,6 +224,8 @@ class Deliverer:
         claims older than POST_DEADLINE count as abandoned.
         """
         before = None if everything else self.clock() - POST_DEADLINE
+        if everything:
+            self.messages.drop_edit_leases()
         fixed = 0
         for record in self.messages.stale_postings(before):
             if not self.messages.take_over(record.id, record.claimed_at, self.holder, self.clock()):

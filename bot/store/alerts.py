@@ -265,7 +265,7 @@ class Alerts:
             summary=json.dumps(alert.summary.to_json()), count=alert.summary.count, severity=severity,
             rank=rank(severity), severity_log=json.dumps([{"at": now.isoformat(), "severity": severity}]),
             expected_by=expected[0] if expected else None, expected_reason=expected[1] if expected else None,
-            version=1, shown_version=0, urgent=False, edit_failures=0, summary_shown_version=0,
+            version=1, shown_version=0, urgent_version=0, edit_failures=0, summary_shown_version=0,
             urgent_since=now if urgent else None, reminders=0,
             next_reminder_at=now + placement.remind_after if urgent else None,
             state="pending", target=target, attempts=0, created_at=now))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from bot.models import AlertRecord
@@ -105,18 +105,20 @@ class Messages:
                     and_(alerts.c.summary_ts.isnot(None), alerts.c.version > alerts.c.summary_shown_version),
                     and_(alerts.c.summary_ts.is_(None), alerts.c.count > 1,  # its thread summary is due
                          alerts.c.grouping.in_(("session", "credentials"))))
-        turn = or_(alerts.c.urgent.is_(True), alerts.c.edited_at.is_(None), alerts.c.edited_at <= now - gap)
+        urgent = alerts.c.urgent_version > alerts.c.shown_version
+        turn = or_(urgent, alerts.c.edited_at.is_(None), alerts.c.edited_at <= now - gap)
         free = or_(alerts.c.editing_until.is_(None), alerts.c.editing_until < now)
         retry = or_(alerts.c.next_edit_at.is_(None), alerts.c.next_edit_at <= now)
         query = (select(alerts.c.id).where(alerts.c.state == "posted", stale, turn, free, retry,
                                            alerts.c.edit_failures < MAX_EDIT_FAILURES)
-                 .order_by(alerts.c.urgent.desc(), alerts.c.rank, alerts.c.edited_at).limit(limit))
+                 .order_by(urgent.desc(), alerts.c.rank, alerts.c.edited_at).limit(limit))
         with self.engine.connect() as conn:
             return [row.id for row in conn.execute(query)]
 
     def start_edit(self, alert_id: str, holder: str, now: datetime, ttl: timedelta) -> AlertRecord | None:
-        """The alert to render, with a short lease on editing it; None when someone else edits it."""
-        free = or_(alerts.c.editing_by.is_(None), alerts.c.editing_until < now, alerts.c.editing_by == holder)
+        """The alert to render, with a short lease on editing it; None when anyone else (another
+        thread of this replica too: `holder` names one edit) edits it."""
+        free = or_(alerts.c.editing_by.is_(None), alerts.c.editing_until < now)
         with self.write() as conn:
             if not conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.state == "posted", free)
                                 .values(editing_by=holder, editing_until=now + ttl)).rowcount:
@@ -127,18 +129,21 @@ class Messages:
         """Record what Slack now shows (compare-and-set: never back to an older version).
         Returns how many changes this one edit showed at once (coalesced)."""
         version = record.version
-        values: dict[str, Any] = {"shown_version": func.max(alerts.c.shown_version, version)
-                                  if self.engine.dialect.name == "sqlite" else func.greatest(alerts.c.shown_version,
-                                                                                             version),
+        values: dict[str, Any] = {"shown_version": case((alerts.c.shown_version < version, version),
+                                                        else_=alerts.c.shown_version),
                                   "edited_at": now, "editing_by": None, "editing_until": None, "edit_failures": 0,
                                   "next_edit_at": None}
         if summary_ts is not None:
             values.update(summary_ts=summary_ts, summary_state="posted", summary_shown_version=version)
         with self.write() as conn:
             conn.execute(update(alerts).where(alerts.c.id == record.id, alerts.c.editing_by == holder).values(**values))
-            conn.execute(update(alerts).where(alerts.c.id == record.id, alerts.c.version == version)
-                         .values(urgent=False))
         return max(version - record.shown_version - 1, 0)
+
+    def drop_edit_leases(self) -> int:
+        """Edits a dead process was making (only when no other process can be alive)."""
+        with self.write() as conn:
+            return conn.execute(update(alerts).where(alerts.c.editing_by.isnot(None))
+                                .values(editing_by=None, editing_until=None)).rowcount
 
     def edit_failed(self, record: AlertRecord, holder: str, error: str, now: datetime, retry_at: datetime) -> None:
         with self.write() as conn:
@@ -166,7 +171,8 @@ class Messages:
         with self.write() as conn:
             done = conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.acked_at.is_(None),
                                                      alerts.c.ts.isnot(None)).values(
-                acked_by=user, acked_at=now, version=alerts.c.version + 1, urgent=True, edit_failures=0,
+                acked_by=user, acked_at=now, version=alerts.c.version + 1, urgent_version=alerts.c.version + 1,
+                edit_failures=0,
                 next_edit_at=None)).rowcount == 1
             if done:
                 add_reply(conn, f"ack:{alert_id}", alert_id, {"kind": "ack", "user": user, "at": now.isoformat()}, now)

@@ -103,7 +103,7 @@ alerts = Table(
     # what Slack shows: `version` counts changes, `shown_version` the one last posted or edited
     Column("version", Integer, nullable=False, default=1),
     Column("shown_version", Integer, nullable=False, default=0),
-    Column("urgent", Boolean, nullable=False, default=False),  # a person acted: edit now, not in 10 s
+    Column("urgent_version", Integer, nullable=False, default=0),  # a person acted: show this version at once
     Column("edited_at", UtcDateTime),
     Column("editing_by", String(128)),
     Column("editing_until", UtcDateTime),

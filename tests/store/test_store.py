@@ -269,6 +269,12 @@ def test_acknowledge_is_idempotent_and_makes_the_edit_urgent(store):
     assert (record.acked_by, record.acked_at, record.urgent) == ("U0ADMIN", T0 + timedelta(minutes=1), True)
     assert f.id in store.messages.due_edits(T0 + timedelta(seconds=1), timedelta(seconds=10)), "at once"
     assert store.messages.acknowledge("no-such-id", "U0ADMIN", T0) is False
+    rendering = store.messages.start_edit(f.id, "me", T0 + timedelta(minutes=1), timedelta(seconds=60))
+    ingest(store, [call(f.account_id, T0 + timedelta(seconds=30))], T0 + timedelta(minutes=1))  # joins meanwhile
+    store.messages.finish_edit(rendering, "me", T0 + timedelta(minutes=1), None)
+    assert not store.alerts.get(f.id).urgent, "the ack was shown; what joined meanwhile waits its 10 s"
+    assert f.id not in store.messages.due_edits(T0 + timedelta(minutes=1, seconds=9), timedelta(seconds=10))
+
 
 
 def test_an_edit_never_overwrites_a_newer_state(store):

@@ -105,7 +105,7 @@ def _create_tables() -> None:
         sa.Column("acked_at", UtcDateTime),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("shown_version", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("urgent", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("urgent_version", sa.Integer, nullable=False, server_default="0"),
         sa.Column("edited_at", UtcDateTime),
         sa.Column("editing_by", sa.String(128)),
         sa.Column("editing_until", UtcDateTime),
@@ -152,7 +152,7 @@ OLD_DIGESTS = sa.table("digests", *(sa.column(n) for n in (
 ALERTS = sa.table("alerts", *(sa.column(n) for n in (
     "id", "account_id", "kind", "grouping", "group_key", "ip", "console", "escalations", "summary", "count",
     "severity", "rank", "severity_log", "expected_by", "expected_reason", "acked_by", "version", "shown_version",
-    "urgent", "summary_shown_version", "reminders", "state", "target", "channel", "ts", "attempts", "last_error",
+    "urgent_version", "summary_shown_version", "reminders", "state", "target", "channel", "ts", "attempts", "last_error",
     "edit_failures")), *(sa.column(n, _T) for n in (
     "window_start", "window_end", "opened_at", "resolved_at", "acked_at", "urgent_since", "next_reminder_at",
     "next_attempt_at", "created_at", "posted_at")))
@@ -195,7 +195,7 @@ def _insert_alert(conn, row, members: list[Finding], grouping: str) -> None:
         opened_at=start, summary=json.dumps(summary.to_json()), count=summary.count, severity=severity,
         rank=rank(severity), expected_by=expected, expected_reason=row.get("expected_reason"),
         resolved_at=row.get("resolved_at"), acked_by=row["acked_by"], acked_at=row["acked_at"],
-        version=shown + 1 if row["needs_update"] else max(shown, 1), shown_version=shown, urgent=False,
+        version=shown + 1 if row["needs_update"] else max(shown, 1), shown_version=shown, urgent_version=0,
         summary_shown_version=0, reminders=row.get("reminders") or 0, edit_failures=0,
         urgent_since=row["created_at"] if severity in ("critical", "high") else None,
         next_reminder_at=row.get("next_reminder_at"),
