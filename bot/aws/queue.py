@@ -15,6 +15,10 @@ _REGION = re.compile(r"sqs[.-]([a-z0-9-]+)\.amazonaws")
 class QueueError(Exception):
     """SQS failed (denied, missing queue, network): the consumer backs off and tries again."""
 
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code  # the AWS error code (or the botocore error's name), never the message
+
 
 class Queue:
     def __init__(self, sessions: AwsSessions, url: str):
@@ -29,7 +33,7 @@ class Queue:
                 QueueUrl=self.url, MaxNumberOfMessages=batch, WaitTimeSeconds=wait,
                 MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"])
         except (ClientError, BotoCoreError) as exc:
-            raise QueueError(self._describe(exc)) from None
+            raise QueueError(self._describe(exc), account_error("hub", exc).code) from None
         return response.get("Messages", [])
 
     def delete(self, receipt_handles: list[str]) -> None:
@@ -39,7 +43,7 @@ class Queue:
                            for n, handle in enumerate(receipt_handles[start:start + 10])]
                 self.client.delete_message_batch(QueueUrl=self.url, Entries=entries)
         except (ClientError, BotoCoreError) as exc:
-            raise QueueError(self._describe(exc)) from None
+            raise QueueError(self._describe(exc), account_error("hub", exc).code) from None
 
     def _describe(self, exc: Exception) -> str:
         error = account_error("hub", exc)

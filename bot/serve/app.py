@@ -24,6 +24,7 @@ from bot.serve.monitor import Monitor
 from bot.serve.operations import Operations
 from bot.slack import actions, commands
 from bot.slack.authz import Authorizer
+from bot.slack.people import People
 from bot.slack.delivery import Deliverer
 from bot.slack.notifier import Notifier, make_client
 from bot.store import Store
@@ -45,7 +46,7 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     metrics = Metrics()
     deliverer = Deliverer(store, Notifier(client), settings.remediation_url, settings.channel, monitor.account_name,
                           settings.sweep_interval, settings.admins, holder, metrics=metrics, **kwargs)
-    authz = Authorizer(client, settings.admins)
+    authz = Authorizer(People(client), settings.admins, settings.channel, monitor.known, monitor.target)
     return Operations(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.eventbridge import accept_event
 from bot.models import Finding
+from bot.serve import health
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Consumer:
         self.messages = 0
         self.errors = 0
         self.last_error: str | None = None
+        self.last_error_code: str | None = None  # the AWS error code, for /healthz
         self.last_message_at: datetime | None = None
         self.lag_seconds: float | None = None
         self._stop = threading.Event()
@@ -48,6 +50,11 @@ class Consumer:
         self._thread.join(timeout)
         self.state = "stopped"
 
+    def health(self) -> dict:
+        """For /healthz: state, counts and a code of the fixed list; no queue URL, no AWS message."""
+        return {"state": self.state, "messages": self.messages, "errors": self.errors,
+                "lag_seconds": self.lag_seconds, **health.error(health.queue_code(self.last_error_code))}
+
     def status(self) -> dict:
         return {"state": self.state, "messages": self.messages, "errors": self.errors,
                 "last_error": self.last_error, "lag_seconds": self.lag_seconds,
@@ -62,10 +69,10 @@ class Consumer:
                 self.state = "running"
                 self._handle(batch)
             except QueueError as exc:
-                self._error(str(exc))
+                self._error(str(exc), exc.code)
                 self._stop.wait(self.backoff)
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-                self._error(f"{exc.__class__.__name__}: {exc}")
+                self._error(f"{exc.__class__.__name__}: {exc}", "queue_error")
                 self._stop.wait(self.backoff)
 
     def _handle(self, batch: list[dict]) -> None:
@@ -84,7 +91,7 @@ class Consumer:
             try:
                 self.bot.placed(self.bot.monitor.ingest(findings))
             except Exception as exc:  # noqa: BLE001 - e.g. the store is down: keep the batch for later
-                self._error(f"{len(batch)} message(s) kept: {exc.__class__.__name__}: {exc}")
+                self._error(f"{len(batch)} message(s) kept: {exc.__class__.__name__}: {exc}", "store_error")
                 return
             for finding in findings:
                 self._count("finding", "finding %s stored", finding.id, level=10)
@@ -118,9 +125,9 @@ class Consumer:
         log.log(level, text, *args)
         return result
 
-    def _error(self, message: str) -> None:
+    def _error(self, message: str, code: str) -> None:
         self.errors += 1
-        self.last_error = message
+        self.last_error, self.last_error_code = message, code
         self.state = "error"
         log.error("queue consumer: %s", message)
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from bot.models import AlertRecord
+from bot.serve import health
 from bot.store import Placed
 from bot.timeutil import parse_time, utcnow
 
@@ -32,7 +33,7 @@ class Operations:
         self.started_at = clock()
         self.consumer: Any = None  # the queue consumer, when configured
         self.scheduler: Any = None
-        self.setup_error: str | None = None
+        self.setup_error: tuple[str, str] | None = None  # (code for /healthz, message for status and logs)
         self._high_risk_seen: dict[str, datetime] = {}  # high-risk call's own alert -> event time
 
     # jobs -----------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ class Operations:
         try:
             outcome = self.monitor.run_sweep(only)
         except Exception as exc:  # noqa: BLE001 - no credentials, Organizations denied: shown, retried
-            self.setup_error = str(exc)
+            self.setup_error = (health.sweep_code(exc), str(exc))
             self.metrics.sweeps.labels(result="failed").inc()
             log.error("sweep failed: %s", exc)
             raise
@@ -54,7 +55,7 @@ class Operations:
         self.metrics.failing_accounts.set(failed)
         self.metrics.last_sweep.set(self.clock().timestamp())
         for error in outcome.errors:
-            self.metrics.aws_errors.labels(code=error.code).inc()
+            self.metrics.aws_errors.labels(code=health.label(error.code)).inc()
             log.warning("account not checked: %s", error.line())
         self.placed(outcome.placed)
         log.info("sweep finished: %d account(s), %d failed, %d new finding(s) in %d new alert(s)", outcome.accounts,
@@ -121,10 +122,25 @@ class Operations:
             self.store.state.release_lease("scan", holder)
 
     def expect(self, user: str, account: str, duration: timedelta, reason: str) -> None:
+        """Open a window of planned root use, and say so in the account's alert channel: a window
+        that lowers alerts for up to a week is never opened unseen."""
         now = self.clock()
         # CloudTrail's eventTime has whole seconds: a sign-in in the announcement's own second is inside
         self.store.state.expect(account, now.replace(microsecond=0), duration, user, reason)
         self.store.state.audit(now, user, "expect", account, f"{duration} {reason}")
+        self.deliverer.announce(self.monitor.target(account), {
+            "kind": "expect", "user": user, "account": account, "name": self.monitor.account_name(account),
+            "until": (now + duration).isoformat(), "reason": reason})
+
+    def cancel_expectation(self, user: str, account: str) -> int:
+        now = self.clock()
+        closed = self.store.state.cancel_expectation(account, user, now)
+        if closed:
+            self.store.state.audit(now, user, "expect_cancel", account)
+            self.deliverer.announce(self.monitor.target(account), {
+                "kind": "expect_cancel", "user": user, "account": account,
+                "name": self.monitor.account_name(account)})
+        return closed
 
     # health ---------------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict]:
@@ -139,23 +155,33 @@ class Operations:
         fresh = self.clock() - reference < 3 * self.settings.sweep_interval
         body = {"status": "ok" if fresh else "unhealthy", "store": store,
                 "last_sweep_finished_at": last.finished_at.isoformat() if last else None,
-                "failing_accounts": last.failed if last else 0, "slack": self.deliverer.health.as_dict(),
+                "failing_accounts": last.failed if last else 0,
+                "slack": health.error(health.slack_code(self.deliverer.health.code)),
                 "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}
         if self.setup_error:
-            body["sweep_error"] = self.setup_error
+            body["sweep_error"] = health.error(self.setup_error[0])
         if self.consumer is not None:
-            body["queue"] = self.consumer.status()
+            body["queue"] = self.consumer.health()
         self.metrics.healthy.set(1 if fresh else 0)
         return fresh, body
 
-    def status(self) -> dict:
-        healthy, body = self.health()
+    def status(self, visible: set[str] | None = None) -> dict:
+        """What `/rootcheck status` shows one user: everything about the accounts they may see
+        (`visible`, None: all), with the AWS and Slack messages /healthz leaves out."""
+        healthy, _ = self.health()
         last = self.store.state.last_sweep()
-        counts = self.store.alerts.counts()
-        return {"healthy": healthy, "last_sweep": last.__dict__ if last else None, "slack": body.get("slack"),
-                "open_alerts": counts.get("posted", 0), "failed_alerts": counts.get("failed", 0),
-                "pending": sum(counts.get(s, 0) for s in ("pending", "posting")),
-                "queue": body.get("queue"), "scheduler": body.get("scheduler")}
+        failing = [a for a in self.store.state.failing_accounts() if visible is None or a["account_id"] in visible]
+        alerts = self.store.alerts.open_alerts(accounts=visible, limit=10000)
+        slack = self.deliverer.health
+        return {"healthy": healthy, "last_sweep": last.__dict__ if last else None, "failing": failing, "slack": {"error": slack.code, "fix": slack.fix},
+                "open_alerts": sum(a.state == "posted" for a in alerts),
+                "failed_alerts": sum(a.state == "failed" for a in alerts),
+                "pending": sum(a.state in ("pending", "posting") for a in alerts),
+                "queue": self.consumer.status() if self.consumer is not None and visible is None else None,
+                "sweep_error": self.setup_error[1] if self.setup_error and visible is None else None,
+                "expected": [e for e in self.store.state.open_expectations(self.clock())
+                             if visible is None or e.account_id in visible],
+                "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}
 
     def _observe_freshness(self, record: AlertRecord) -> None:
         opener = record.opener

@@ -33,7 +33,7 @@ def acknowledge(bot: Any, alert_id: str, user: str, channel: str | None,
     record = bot.store.alerts.get(alert_id)
     if record is None:
         return
-    if not bot.authz.allowed(user, record.channel or channel):
+    if not bot.authz.may_ack(user, record.channel, record.account_id):
         bot.store.state.audit(bot.clock(), user, "ack_refused", alert_id)
         try:
             bot.deliverer.notifier.ephemeral(record.channel or channel, user, REFUSAL)

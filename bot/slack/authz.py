@@ -1,61 +1,83 @@
-"""Who may acknowledge, scan and announce root use: ROOTCHECK_ADMINS (users, and user groups
-expanded with usergroups.users.list), or, when unset, the members of the channel in question.
-Lookups are cached briefly so a burst of clicks costs one Slack call.
+"""Who may act on what, and who may see which accounts: the interface's `ROOTCHECK_ADMINS` rules.
+
+- With `ROOTCHECK_ADMINS` set: the admins (users, and user groups expanded) may do everything and
+  see every account; an account's owners may acknowledge, scan and `expect` that account and see it.
+- Without it: members of `ROOTCHECK_CHANNEL` may scan all accounts and see all; members of an
+  account's alert channel may act on and see that account; the owners as above; for an alert,
+  members of the channel it is in may acknowledge it.
+
+Never the channel a command happens to be typed in: anyone can type in a public channel they join.
+Every lookup failure refuses (fails closed).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Callable
+import logging
+from typing import Callable, Iterable
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.models import Account
+from bot.slack.people import People
+
+log = logging.getLogger(__name__)
+_LOOKUP_ERRORS = (SlackApiError, SlackRequestError, OSError)
 
 
 class Authorizer:
-    def __init__(self, client: WebClient, admins: list[str], ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.client = client
+    def __init__(self, people: People, admins: list[str], default_channel: str | None,
+                 account: Callable[[str | None], Account | None], channel_of: Callable[[str | None], str | None]):
+        self.people = people
         self.admins = admins
-        self.ttl = ttl
-        self.clock = clock
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+        self.default_channel = default_channel
+        self.account = account
+        self.channel_of = channel_of
 
-    def allowed(self, user: str, channel: str | None) -> bool:
-        """True for an admin (or, without admins, a member of `channel`). Fails closed."""
+    def may_act(self, user: str, account_id: str | None) -> bool:
+        """Scan or `expect` one account (`account_id`), or scan them all (None)."""
+        return self._safely(lambda: self._admin(user) or (
+            account_id is not None and self._owner(user, account_id)) or (
+            not self.admins and self._member(user, self.channel_of(account_id) if account_id else
+                                             self.default_channel)))
+
+    def may_ack(self, user: str, channel: str | None, account_id: str | None) -> bool:
+        """Acknowledge an alert posted in `channel` about `account_id` (None: a digest)."""
+        return self._safely(lambda: self._admin(user) or (account_id is not None and self._owner(user, account_id))
+                            or (not self.admins and self._member(user, channel)))
+
+    def visible(self, user: str, account_ids: Iterable[str]) -> set[str] | None:
+        """The accounts `user` may see by name; None means all of them (and any to come)."""
+        account_ids = list(account_ids)
         try:
-            if self.admins:
-                return user in self._admin_users()
-            return bool(channel) and user in self._cached(f"members:{channel}", lambda: self._members(channel))
-        except (SlackApiError, SlackRequestError, OSError):
+            if self._admin(user) or (not self.admins and self._member(user, self.default_channel)):
+                return None
+            mine = {a for a in account_ids if self._owner(user, a)}
+            if not self.admins:
+                channels = {a: self.channel_of(a) for a in account_ids if a not in mine}
+                mine |= {a for a, channel in channels.items() if channel != self.default_channel
+                         and self._member(user, channel)}
+            return mine
+        except _LOOKUP_ERRORS as exc:
+            log.warning("cannot tell which accounts %s may see (%s): showing none", user, exc.__class__.__name__)
+            return set()
+
+    def owners(self, account_id: str | None) -> tuple[str, ...]:
+        """The account's owners as Slack user ids (groups expanded, emails looked up)."""
+        account = self.account(account_id)
+        return self.people.resolve(account.owners).users if account and account.owners else ()
+
+    def _admin(self, user: str) -> bool:
+        return bool(self.admins) and user in self.people.resolve(self.admins).users
+
+    def _owner(self, user: str, account_id: str) -> bool:
+        return user in self.owners(account_id)
+
+    def _member(self, user: str, channel: str | None) -> bool:
+        return bool(channel) and user in self.people.members(channel)
+
+    def _safely(self, decide: Callable[[], bool]) -> bool:
+        try:
+            return bool(decide())
+        except _LOOKUP_ERRORS as exc:
+            log.warning("authorization lookup failed (%s): refused", exc.__class__.__name__)
             return False
-
-    def _admin_users(self) -> frozenset[str]:
-        users = {a for a in self.admins if a[0] in "UW"}
-        for group in (a for a in self.admins if a.startswith("S")):
-            users |= self._cached(f"group:{group}", lambda g=group: frozenset(
-                self.client.usergroups_users_list(usergroup=g).get("users", [])))
-        return frozenset(users)
-
-    def _members(self, channel: str) -> frozenset[str]:
-        members: set[str] = set()
-        cursor = None
-        while True:
-            page = self.client.conversations_members(channel=channel, limit=1000, cursor=cursor)
-            members.update(page.get("members", []))
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return frozenset(members)
-
-    def _cached(self, key: str, load: Callable[[], frozenset[str]]) -> frozenset[str]:
-        now = self.clock()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
-        value = load()
-        with self._lock:
-            self._cache[key] = (now, value)
-        return value

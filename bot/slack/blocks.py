@@ -118,6 +118,32 @@ def render_reply(reply_id: str, body: dict, admins: list[str]) -> Message:
                    metadata=Metadata(event_type=REPLY_EVENT, event_payload={"reply_id": reply_id}).to_dict())
 
 
+def render_announcement(body: dict) -> Message:
+    """Planned root use announced (or its window closed), for everyone in the account's channel."""
+    who = f"<@{mrkdwn(body['user'])}>"
+    account = _account(body.get("account"), body.get("name"))
+    if body.get("kind") == "expect_cancel":
+        text = f":calendar: {who} closed the announced window of planned root use in {account}."
+    else:
+        text = (f":calendar: {who} announced planned root use in {account} until {_at(body['until'])} UTC: "
+                f"{mrkdwn(body.get('reason'), REASON_LIMIT)}. Root alerts of this account in that window are posted "
+                f"as expected, at low severity. `/rootcheck expect cancel {mrkdwn(body.get('account'))}` closes it.")
+    return Message(text=text, blocks=[SectionBlock(text=md(text)).to_dict()])
+
+
+def text_blocks(text: str) -> list[dict]:
+    """Verbatim sections of whole lines, each within Slack's limit: an answer of any length renders."""
+    sections, current = [], ""
+    for line in text.split("\n"):
+        line = line if len(line) <= TEXT_LIMIT else line[:TEXT_LIMIT - 1] + "…"
+        if current and len(current) + len(line) + 1 > TEXT_LIMIT:
+            sections.append(current)
+            current = ""
+        current += ("\n" if current else "") + line
+    sections.append(current or " ")
+    return [SectionBlock(text=md(section)).to_dict() for section in sections[:50]]
+
+
 def mention(admin_id: str) -> str:
     """`<@U…>` for a user, `<!subteam^S…>` for a user group."""
     return f"<!subteam^{admin_id}>" if admin_id.startswith("S") else f"<@{admin_id}>"

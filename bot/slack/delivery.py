@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from bot.models import CREDENTIALS, SESSION, AlertRecord
-from bot.slack.blocks import Message, Names, render_alert, render_reply, render_summary
+from bot.slack.blocks import Message, Names, render_alert, render_announcement, render_reply, render_summary
+from bot.serve.health import label
 from bot.slack.notifier import Notifier, SlackError
 from bot.timeutil import utcnow
 
@@ -199,6 +200,16 @@ class Deliverer:
         return sent
 
     # people and time --------------------------------------------------------------------------
+    def announce(self, channel: str | None, body: dict) -> bool:
+        """A message to a channel that is not an alert (planned root use opened or closed)."""
+        try:
+            self.notifier.post(channel or self.default_channel, render_announcement(body))
+            return True
+        except SlackError as exc:
+            self._note(exc)
+            log.error("could not announce %s in %s: %s", body.get("kind"), channel, exc.code)
+            return False
+
     def acknowledge(self, alert_id: str, user: str) -> bool:
         """Store the ack once, update the message at once, and post the audit reply in its thread."""
         if not self.messages.acknowledge(alert_id, user, self.clock()):
@@ -266,7 +277,7 @@ class Deliverer:
         self.health = SlackHealth(exc.code, exc.fix, self.clock())
         log.warning("slack error: %s - %s", exc.code, exc.fix)
         if self.metrics:
-            self.metrics.slack_errors.labels(code=exc.code).inc()
+            self.metrics.slack_errors.labels(code=label(exc.code)).inc()
 
     def _count(self, name: str, amount: int = 1) -> None:
         if self.metrics and amount:

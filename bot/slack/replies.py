@@ -20,17 +20,25 @@ def status_text(status: dict[str, Any]) -> str:
                      f"{sweep['failed']} could not be checked, {sweep['findings']} new finding(s)")
     else:
         lines.append("• Last sweep: none finished yet")
-    for error in (sweep or {}).get("errors", [])[:MAX_LINES]:
-        region = f" ({error.get('region')})" if error.get("region") else ""
-        lines.append(f"    – `{error['account_id']}`{region}: {mrkdwn(error['code'])}: {mrkdwn(error.get('hint') or error['message'])}")
-    lines.append(f"• Open alerts: {status.get('open_alerts', 0)}; waiting to be posted: {status.get('pending', 0)}")
+    for account in status.get("failing", [])[:MAX_LINES]:
+        lines.append(f"    – `{account['account_id']}` could not be checked {account['failures']} time(s) in a row: "
+                     f"{mrkdwn(account['last_error'], 500)}")
+    if status.get("sweep_error"):
+        lines.append(f"• :warning: Sweeps are failing: {mrkdwn(status['sweep_error'])}")
+    lines.append(f"• Open alerts: {status.get('open_alerts', 0)}; waiting to be posted: {status.get('pending', 0)}"
+                 + (f"; :warning: {status['failed_alerts']} cannot be posted (see `/rootcheck open`)"
+                    if status.get("failed_alerts") else ""))
+    for window in status.get("expected", [])[:MAX_LINES]:
+        lines.append(f"• :calendar: Root use expected in `{window.account_id}` until {_t(window.ends_at)}, announced "
+                     f"by <@{mrkdwn(window.user_id)}>: {mrkdwn(window.reason)}")
     slack = status.get("slack") or {}
     if slack.get("error"):
         lines.append(f"• :warning: Slack delivery failing: `{mrkdwn(slack['error'])}`: {mrkdwn(slack['fix'])}")
     queue = status.get("queue")
     if queue:
         lines.append(f"• Queue consumer: {mrkdwn(queue.get('state'))}, last message {_t(queue.get('last_message_at'))}, "
-                     f"lag {queue.get('lag_seconds', '-')} s, errors {queue.get('errors', 0)}")
+                     f"lag {queue.get('lag_seconds', '-')} s, errors {queue.get('errors', 0)}"
+                     + (f", last: {mrkdwn(queue['last_error'])}" if queue.get("last_error") else ""))
     if status.get("scheduler"):
         lines.append(f"• Scheduler: {mrkdwn(status['scheduler'])}")
     return "\n".join(lines)
