@@ -18,6 +18,7 @@ from bot.config import ConfigError, Settings, load_settings, require
 
 log = logging.getLogger("rootcheck")
 HTTP_THREADS = 16
+STOP_TIMEOUT = 8.0  # seconds for running jobs: within `docker stop`'s default grace of 10 s
 
 
 def main() -> int:
@@ -67,7 +68,9 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
         bot.consumer.stop()
     if socket_handler is not None:
         socket_handler.close()
-    bot.scheduler.stop(wait=True)
+    if not bot.scheduler.stop(timeout=STOP_TIMEOUT):
+        log.warning("stopping: a job did not finish within %ss; what it left is picked up at the next start",
+                    STOP_TIMEOUT)
     work.shutdown(wait=True)
     server.close()
     store.close()

@@ -3,6 +3,11 @@
 Every replica runs the scheduler; each job first asks whether this replica leads, so exactly
 one sweeps and posts. The sweep job coalesces and never overlaps, and a pause of any length
 yields one catch-up run (misfire grace of one interval).
+
+Stopping never waits inside APScheduler: its `shutdown(wait=True)` holds the job-store lock while
+it waits for running jobs, and a running job that asks the scheduler anything (wake delivery, start
+the sweep on a takeover) then waits for that lock forever. So `stop` tells jobs to stop asking,
+shuts APScheduler down without waiting, and waits for the running jobs itself.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 from datetime import timedelta
 from typing import Any, Callable
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.timeutil import utcnow
@@ -31,6 +38,9 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         self._leading = False
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._running = 0
+        self._idle = threading.Condition()
 
     @property
     def leading(self) -> bool:
@@ -53,35 +63,56 @@ class Scheduler:
 
     def wake_delivery(self) -> None:
         """Post now rather than at the next tick (after a queue message or a scan)."""
-        job = self._scheduler.get_job("deliver")
-        if job is not None:
-            job.modify(next_run_time=utcnow())
+        self._run_now("deliver")
 
-    def stop(self, wait: bool = True) -> None:
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Stop taking work and wait (at most `timeout`) for running jobs; True when they finished.
+        What a job did not finish is safe in the store: claims are handed back or reconciled, an
+        account whose sweep did not end keeps its cursor."""
+        self.stopping.set()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
+            self._scheduler.shutdown(wait=False)
+        with self._idle:
+            finished = self._idle.wait_for(lambda: self._running == 0, timeout)
         self.bot.store.leadership.release()
         self._leading = False
+        return finished
 
     def _lead(self) -> None:
+        if self.stopping.is_set():
+            return
         with self._lock:
             was = self._leading
             self._leading = self.bot.store.leadership.try_acquire()
         if self._leading and not was:
             log.info("this replica now runs the scheduler")
             self._guarded(self.bot.reconcile)()
-            self._scheduler.modify_job("sweep", next_run_time=utcnow())
+            self._run_now("sweep")
         elif was and not self._leading:
             log.warning("this replica lost the scheduler lease")
 
+    def _run_now(self, job_id: str) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            self._scheduler.modify_job(job_id, next_run_time=utcnow())
+        except (JobLookupError, SchedulerNotRunningError):  # stopping meanwhile
+            pass
+
     def _guarded(self, job: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
-            if not self._leading:
+            if not self._leading or self.stopping.is_set():
                 return
+            with self._idle:
+                self._running += 1
             started = time.monotonic()
             try:
                 job()
             except Exception:  # noqa: BLE001 - a job's failure is logged; the next tick tries again
                 log.exception("job %s failed after %.1fs", getattr(job, "__name__", job), time.monotonic() - started)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
         run.__name__ = getattr(job, "__name__", "job")
         return run

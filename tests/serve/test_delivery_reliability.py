@@ -503,3 +503,52 @@ def test_two_replicas_share_one_database_and_fail_over(launch, fake_slack, stand
             assert earlier.finished_at <= later.started_at, "two sweeps overlapped"
         if holder_pid(later.holder) == leader.process.pid:
             assert utc(later.started_at) < killed
+
+
+# --- SIGTERM while the scheduler is busy -------------------------------------------------------
+
+def _stops_cleanly(serve, within: float = 15.0) -> None:
+    """SIGTERM → exit 0, well before the harness would give up and kill it."""
+    asked = time.monotonic()
+    code = serve.stop(signal.SIGTERM, timeout=60)
+    took = time.monotonic() - asked
+    assert code == 0 and took < within, f"exit {code} after {took:.1f}s"
+
+
+def test_sigterm_during_a_sweep_stops_cleanly(launch, fake_slack, standin, channel, sqlite_db, db_reader):
+    """The sweep job ends by waking delivery: under APScheduler's shutdown(wait=True) that deadlocked."""
+    accounts = new_accounts(standin, 3)
+    db = db_reader(sqlite_db)
+    standin.latency = 1.0
+    try:
+        serve = launch.start(launch.env(sqlite_db, channel, accounts))
+        wait_for(lambda: db.sweeps() and db.sweeps()[-1].finished_at is None, timeout=20, interval=0.05)
+        _stops_cleanly(serve)
+    finally:
+        standin.latency = 0.0
+
+
+def test_sigterm_during_a_takeover_stops_cleanly(launch, fake_slack, standin, channel, sqlite_db, db_reader):
+    """Taking the scheduler reconciles (reading Slack's history), then starts the sweep at once."""
+    [account] = new_accounts(standin)
+    db = db_reader(sqlite_db)
+    env = launch.env(sqlite_db, channel, [account])
+    fake_slack.set_delay("chat.postMessage", 30, when="before")
+    try:
+        root_logins(standin, account)
+        crashed = launch.start(env)
+        wait_for(lambda: fake_slack.in_flight("chat.postMessage"), timeout=20)
+        crashed.kill()  # leaves a claim for the next leader to reconcile
+    finally:
+        fake_slack.set_error("chat.postMessage", "fatal_error")
+        fake_slack.release_delays()
+        fake_slack.set_delay("chat.postMessage", None)
+    fake_slack.set_delay("conversations.history", 3)
+    try:
+        serve = launch.start(env)
+        wait_for(lambda: fake_slack.in_flight("conversations.history"), timeout=20)
+        _stops_cleanly(serve)
+    finally:
+        fake_slack.set_error("chat.postMessage", None)
+        fake_slack.set_delay("conversations.history", None)
+        fake_slack.release_delays()

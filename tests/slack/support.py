@@ -163,9 +163,7 @@ def served(fake, standin, tmp_path: Path, name: str = "serve", interval: str = "
     try:
         yield running
     finally:
-        # A SIGTERM that lands while a sweep runs can hang shutdown (reported on bot/serve/scheduler.py);
-        # these tests are not about shutdown, so do not wait long for it.
-        serve.stop(timeout=5)
+        assert serve.stop() == 0, "rootcheck serve did not stop cleanly on SIGTERM"
 
 
 def stays(predicate, seconds: float = 0.5, interval: float = 0.05) -> bool:
