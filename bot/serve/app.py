@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -33,6 +34,29 @@ from bot.sweeper import Sweeper
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 32  # Bolt's default of 5 would let lazy listeners queue (ours run in the request thread)
 WORK_THREADS = 8
+WORK_QUEUE = 256  # requests waiting for a work thread; past it, people are told to try again
+
+
+class Busy(Exception):
+    """The work queue is full: the request is refused now rather than queued without bound."""
+
+
+class Work:
+    """The listeners' work pool, with a bounded queue: a flood of clicks or commands (or a Slack
+    that answers slowly) cannot grow memory without end; whoever is refused is told so."""
+
+    def __init__(self, threads: int = WORK_THREADS, queue: int = WORK_QUEUE):
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="rootcheck-work")
+        self._slots = threading.BoundedSemaphore(threads + queue)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if not self._slots.acquire(blocking=False):
+            raise Busy()
+        future = self._pool.submit(_logged(job))
+        future.add_done_callback(lambda _: self._slots.release())
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def build_bot(settings, store: Store, clock=None, **collector_options) -> Operations:
@@ -50,7 +74,7 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     return Operations(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
 
 
-def build_app(settings, bot: Operations, work: ThreadPoolExecutor, socket_mode: bool) -> App:
+def build_app(settings, bot: Operations, work: Work, socket_mode: bool) -> App:
     """The Bolt app with every listener registered; no Slack call is made here."""
     client = bot.deliverer.notifier.client
     token = client.token
@@ -68,11 +92,8 @@ def build_app(settings, bot: Operations, work: ThreadPoolExecutor, socket_mode: 
               request_verification_enabled=not socket_mode, process_before_response=True,
               listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="rootcheck-listener"))
 
-    def submit(job: Callable[[], None]) -> None:
-        work.submit(_logged(job))
-
-    commands.register(app, commands.Commands(bot), submit)
-    actions.register(app, bot, submit)
+    commands.register(app, commands.Commands(bot), work.submit, Busy)
+    actions.register(app, bot, work.submit, Busy)
     return app
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from waitress.server import create_server
 
@@ -40,11 +39,11 @@ def main() -> int:
 
 
 def _run(settings: Settings, store, socket_mode: bool) -> int:
-    from bot.serve.app import build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
+    from bot.serve.app import Work, build_app, build_bot, start_socket_mode, wsgi_app  # noqa: PLC0415
     from bot.serve.scheduler import Scheduler  # noqa: PLC0415
 
     bot = build_bot(settings, store)
-    work = ThreadPoolExecutor(8, thread_name_prefix="rootcheck-work")
+    work = Work()
     app = build_app(settings, bot, work, socket_mode)
     server = create_server(wsgi_app(bot, None if socket_mode else app),
                            host=settings.host, port=settings.port, threads=HTTP_THREADS, ident="rootcheck")
@@ -71,7 +70,7 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     if not bot.scheduler.stop(timeout=STOP_TIMEOUT):
         log.warning("stopping: a job did not finish within %ss; what it left is picked up at the next start",
                     STOP_TIMEOUT)
-    work.shutdown(wait=True)
+    work.shutdown()
     server.close()
     store.close()
     log.info("stopped")

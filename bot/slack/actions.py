@@ -13,14 +13,21 @@ log = logging.getLogger(__name__)
 REFUSAL = ":no_entry: You are not allowed to acknowledge rootcheck alerts. Ask a rootcheck admin."
 
 
-def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None]) -> None:
+BUSY = ":hourglass: rootcheck is busy right now; please press the button again in a minute."
+
+
+def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None],
+             busy: type[Exception] = Exception) -> None:
 
     @app.action(ACK_ACTION)
     def on_ack(ack, body, action, respond):
         ack()
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
-        submit(lambda: acknowledge(bot, action.get("value", ""), user, channel, respond))
+        try:
+            submit(lambda: acknowledge(bot, action.get("value", ""), user, channel, respond))
+        except busy:
+            respond(text=BUSY, response_type="ephemeral", replace_original=False)
 
     @app.action(REMEDIATION_ACTION)
     def on_remediation(ack):

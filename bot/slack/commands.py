@@ -83,8 +83,11 @@ def scan_args(args: list[str]) -> list[str] | None:
     return [args[0]]
 
 
+BUSY = ":hourglass: rootcheck is busy right now; please try again in a minute."
+
+
 def register(app: Any, handle: Callable[[Request, Callable[[str], None]], None],
-             submit: Callable[[Callable[[], None]], None]) -> None:
+             submit: Callable[[Callable[[], None]], None], busy: type[Exception] = Exception) -> None:
     """Wire `/rootcheck` into the Bolt app; `handle` does the work on the pool via `submit`."""
 
     @app.command(COMMAND)
@@ -98,7 +101,10 @@ def register(app: Any, handle: Callable[[Request, Callable[[str], None]], None],
         def answer(text: str) -> None:  # verbatim blocks: names from AWS and reasons from users stay text
             respond(text=text[:3000], blocks=text_blocks(text), response_type="ephemeral", replace_original=False)
 
-        submit(lambda: handle(request, answer))
+        try:
+            submit(lambda: handle(request, answer))
+        except busy:
+            answer(BUSY)
 
 
 class Commands:

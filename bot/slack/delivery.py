@@ -79,9 +79,10 @@ class Deliverer:
             try:
                 if self._post(record):
                     posted.append(record)
-            except Exception as exc:  # noqa: BLE001 - e.g. the store failed after the post: never strand it
-                log.exception("posting alert %s failed", record.id)
-                self._hand_back(record, f"{exc.__class__.__name__}: {exc}", self._backoff(record.attempts))
+            except Exception:  # noqa: BLE001 - e.g. the store failed after the post: never strand it
+                # The message may be in Slack already: not posted again blindly, but looked for first.
+                log.exception("posting alert %s failed; it is reconciled by its metadata", record.id)
+                self.messages.to_reconcile(record.id, self.holder)
         return posted
 
     def _post(self, record: AlertRecord) -> bool:

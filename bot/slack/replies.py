@@ -53,8 +53,9 @@ def open_text(alerts: list[AlertRecord], name_of: Callable[[str | None], str | N
         alert, name = record.alert, name_of(record.account_id)
         where = (f"{mrkdwn(name)} ({alert.account_id})" if name else alert.account_id) if alert.account_id \
             else "several accounts"
-        state = {"posted": "posted", "failed": f"cannot be posted ({mrkdwn(record.last_error)})"}.get(
-            record.state, f"not posted yet ({mrkdwn(record.last_error or 'queued')})")
+        state = {"posted": "posted" + (f", :warning: {mrkdwn(record.last_error, 300)}" if record.last_error else ""),
+                 "failed": f"cannot be posted ({mrkdwn(record.last_error, 300)})"}.get(
+            record.state, f"not posted yet ({mrkdwn(record.last_error or 'queued', 300)})")
         since = record.opener.event_time if record.opener and record.opener.event_time else "no event time"
         lines.append(f"• *{record.severity.upper()}* {mrkdwn(title(alert, record.opener))} in {where}: "
                      f"{alert.summary.count} finding(s) since {since}; {state}")

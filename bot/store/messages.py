@@ -82,6 +82,12 @@ class Messages:
             conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.claimed_by == holder).values(
                 state="failed", last_error=reason[:2000], claimed_by=None, claimed_at=None))
 
+    def to_reconcile(self, alert_id: str, holder: str) -> None:
+        """Our post's outcome is unknown: the next reconcile looks for it in Slack before posting again."""
+        with self.write() as conn:
+            conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.state == "posting",
+                                              alerts.c.claimed_by == holder).values(claimed_at=None))
+
     def stale_postings(self, before: datetime | None) -> list[AlertRecord]:
         """Claims made before `before` (None: every claim) that never recorded a post."""
         query = select(alerts).where(alerts.c.state == "posting")
@@ -132,7 +138,7 @@ class Messages:
         values: dict[str, Any] = {"shown_version": case((alerts.c.shown_version < version, version),
                                                         else_=alerts.c.shown_version),
                                   "edited_at": now, "editing_by": None, "editing_until": None, "edit_failures": 0,
-                                  "next_edit_at": None}
+                                  "next_edit_at": None, "last_error": None}
         if summary_ts is not None:
             values.update(summary_ts=summary_ts, summary_state="posted", summary_shown_version=version)
         with self.write() as conn:

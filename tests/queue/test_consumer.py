@@ -12,7 +12,8 @@ import pytest
 from bot.checks.eventbridge import accept_event
 from tests.conftest import CORPUS, new_account_id
 from tests.fakes.aws_standin import root_login_record
-from tests.harness import Serve, serve_env, wait_for
+from tests.harness import Serve, free_port, serve_env, wait_for
+from tests.store.conftest import new_postgres_database, postgres_server  # noqa: F401 - fixtures
 
 
 def _envelope(record: dict, account: str | None = None, source: str = "aws.signin") -> dict:
@@ -139,3 +140,33 @@ def test_sigterm_while_queue_messages_wake_delivery_stops_cleanly_and_loses_noth
 def test_accept_event(event, reason):
     record, why = accept_event(event)
     assert (record is not None) is (reason == "") and reason in why
+
+
+def test_every_replica_sends_queue_alerts_to_the_accounts_own_channel(fake_slack, standin, sqs, moto_server,
+                                                                     tmp_path, new_postgres_database):
+    """Both replicas consume the queue; a standby that never swept must still know the account's channel."""
+    import yaml
+
+    client, url, _ = sqs
+    account = new_account_id()
+    default, own = (f"C{uuid.uuid4().hex[:8].upper()}" for _ in range(2))
+    for channel in (default, own):
+        fake_slack.add_channel(channel, members=["U0ADMIN"])
+    standin.add_account(account, report_state="complete")
+    accounts_file = tmp_path / "accounts.yml"
+    accounts_file.write_text(yaml.safe_dump([{"id": account, "channel": own}]))
+    database = new_postgres_database()
+    env = serve_env(fake_slack, standin.env() | {"AWS_ENDPOINT_URL_SQS": moto_server}, database,
+                    ROOTCHECK_ACCOUNTS_FILE=str(accounts_file), ROOTCHECK_QUEUE_URL=url, ROOTCHECK_CHANNEL=default,
+                    ROOTCHECK_SWEEP_INTERVAL="30s")
+    with Serve(env, tmp_path / "one.log") as one, Serve(dict(env, PORT=str(free_port())), tmp_path / "two.log") as two:
+        roles = wait_for(lambda: (lambda r: r if sorted(r) == ["leader", "standby"] else None)(
+            [one.health()[1]["scheduler"], two.health()[1]["scheduler"]]), timeout=15)
+        assert roles
+        records = [root_login_record(account) for _ in range(12)]
+        for record in records:
+            client.send_message(QueueUrl=url, MessageBody=json.dumps(_envelope(record)))
+        wait_for(lambda: len(_posts(fake_slack, own, account)) == 12, timeout=40)
+        assert _posts(fake_slack, default, account) == []
+        consumed = [r.health()[1]["queue"]["messages"] for r in (one, two)]
+        assert all(consumed), f"both replicas consumed: {consumed}"

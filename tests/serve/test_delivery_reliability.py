@@ -552,3 +552,56 @@ def test_sigterm_during_a_takeover_stops_cleanly(launch, fake_slack, standin, ch
         fake_slack.set_error("chat.postMessage", None)
         fake_slack.set_delay("conversations.history", None)
         fake_slack.release_delays()
+
+
+def _drop_leader_lock(url: str) -> None:
+    """Cut the leader's PostgreSQL session that holds the scheduler lock (the replica lives on)."""
+    from sqlalchemy import create_engine, text as sql
+
+    from bot.store.leader import LOCK_KEY
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                             "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k"), {"k": LOCK_KEY})
+    finally:
+        engine.dispose()
+
+
+def test_a_leader_that_loses_its_lock_mid_post_is_not_posted_over(launch, fake_slack, standin, channel,
+                                                                 new_postgres_database, db_reader):
+    """The old reconcile took every `posting` row for crash debris: the new leader posted again while
+    the old one, alive, was still waiting for Slack's answer."""
+    [account] = new_accounts(standin)
+    url = new_postgres_database()
+    db = db_reader(url)
+    env = launch.env(url, channel, [account])
+    replicas = [launch.start(env), launch.start(env)]
+    wait_for(lambda: sorted(r.health()[1]["scheduler"] for r in replicas) == ["leader", "standby"], timeout=15)
+    leader = next(r for r in replicas if r.health()[1]["scheduler"] == "leader")
+    standby = next(r for r in replicas if r is not leader)
+    fake_slack.set_delay("chat.postMessage", 8, when="before")  # the request is on its way for 8 s
+    try:
+        [finding] = root_logins(standin, account)
+        wait_for(lambda: fake_slack.in_flight("chat.postMessage"), timeout=20)
+        assert db.states([finding]) == {finding: "posting"}
+        _drop_leader_lock(url)
+        wait_for(lambda: standby.health()[1]["scheduler"] == "leader", timeout=15)
+        db.wait_sweeps(1)  # the new leader reconciled and swept; the old claim is not stale yet
+    finally:
+        fake_slack.set_delay("chat.postMessage", None)
+        fake_slack.release_delays()
+    wait_for(lambda: db.states([finding]) == {finding: "posted"}, timeout=20)
+    assert alerts(fake_slack, channel) == {finding: 1}
+    assert stays_posted_once(fake_slack, channel, finding)
+    assert leader.process.poll() is None
+
+
+def stays_posted_once(fake_slack, channel: str, finding: str, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if alerts(fake_slack, channel).get(finding, 0) != 1:
+            return False
+        time.sleep(0.1)
+    return True

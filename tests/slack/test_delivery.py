@@ -1,0 +1,134 @@
+"""The deliverer in process: a real store (SQLite file), a real WebClient and the fake Slack.
+
+What a bad day does to delivery: a row that cannot be rendered, the store failing right after a
+post, a message deleted in Slack, and a late edit racing a person's click.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from bot.models import Clues, Finding
+from bot.slack.delivery import Deliverer
+from bot.slack.notifier import Notifier, make_client
+from bot.store import Placement, Store
+
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def channel(fake_slack) -> str:
+    name = "C" + uuid.uuid4().hex[:10].upper()
+    fake_slack.add_channel(name, members=["U0ADMIN"])
+    return name
+
+
+@pytest.fixture
+def setup(fake_slack, channel, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'delivery.db'}")
+    clock = Clock()
+    notifier = Notifier(make_client(fake_slack.bot_token, fake_slack.api_url, retries=0), pace=0, edit_pace=0)
+    deliverer = Deliverer(store, notifier, "https://example.com/guide", channel, lambda a: None,
+                          timedelta(minutes=5), [], "host:1", retry_base=0.01, clock=clock)
+    placement = Placement(target=lambda a: channel, remind_after=timedelta(minutes=30))
+    yield store, deliverer, placement, clock
+    store.close()
+
+
+def login(account: str = "300000000011", minute: int = 0) -> Finding:
+    return Finding(id=uuid.uuid4().hex, kind="root_console_login", severity="critical", account_id=account,
+                   source="cloudtrail", event_id=str(uuid.uuid4()), event_name="ConsoleLogin",
+                   event_time=f"2026-11-28T07:{minute:02d}:00Z", source_ip="192.0.2.1", user_agent="ua",
+                   mfa_used=False, detail="d", clues=Clues())
+
+
+def top_level(fake_slack, channel):
+    return [m for m in fake_slack.messages(channel) if (m.get("metadata") or {}).get("event_type")]
+
+
+def test_an_alert_that_cannot_be_rendered_is_failed_with_the_reason_and_blocks_nothing(setup, fake_slack, channel):
+    store, deliverer, placement, _ = setup
+    found = [login(minute=n) for n in range(3)]
+    store.alerts.ingest(found, NOW, placement)
+    with store.engine.begin() as conn:  # a row this version cannot read (a bug, a bad restore, a bit flip)
+        conn.execute(text("UPDATE alerts SET summary = '{\"count\": \"many\"}' WHERE id = :i"), {"i": found[1].id})
+    posted = []
+    while batch := deliverer.deliver():
+        posted += batch
+    assert sorted(r.id for r in posted) == sorted([found[0].id, found[2].id])
+    broken = store.alerts.get(found[1].id)
+    assert broken.state == "failed" and "cannot be rendered" in broken.last_error
+    assert deliverer.deliver() == [] and store.messages.stale_postings(None) == []
+
+
+def test_the_store_failing_right_after_a_post_neither_strands_nor_repeats_it(setup, fake_slack, channel,
+                                                                              monkeypatch):
+    store, deliverer, placement, clock = setup
+    f = login()
+    store.alerts.ingest([f], NOW, placement)
+
+    def store_down(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.messages, "posted", store_down)
+        assert deliverer.deliver() == []
+    assert store.alerts.get(f.id).state == "posting", "not handed back to be posted blindly"
+    deliverer.reconcile()  # every delivery run reconciles: found by its metadata, not posted again
+    record = store.alerts.get(f.id)
+    assert record.state == "posted" and len(top_level(fake_slack, channel)) == 1
+
+
+def test_a_message_deleted_in_slack_is_retried_with_backoff_then_given_up_and_shown(setup, fake_slack, channel):
+    store, deliverer, placement, clock = setup
+    f = login()
+    store.alerts.ingest([f], NOW, placement)
+    [record] = deliverer.deliver()
+    ts = store.alerts.get(f.id).ts
+    fake_slack.set_error("chat.update", "message_not_found")
+    try:
+        attempts = []
+        for _ in range(40):
+            store.messages.acknowledge(f.id, "U0ADMIN", clock.now) if not attempts else None
+            before = len(fake_slack.call_log("chat.update"))
+            deliverer.edit_due()
+            attempts.append(len(fake_slack.call_log("chat.update")) - before)
+            clock.now += timedelta(seconds=30)
+    finally:
+        fake_slack.set_error("chat.update", None)
+    assert 1 < sum(attempts) <= 8, f"backed off and gave up: {attempts}"
+    assert attempts[-10:] == [0] * 10
+    assert "message_not_found" in store.alerts.get(f.id).last_error and ts
+
+
+def test_an_edit_for_an_ack_is_not_undone_by_a_slower_older_edit(setup, fake_slack, channel):
+    """The old refresh rendered a snapshot and cleared the flag whatever happened meanwhile."""
+    store, deliverer, placement, clock = setup
+    account = "300000000012"
+    f = login(account)
+    store.alerts.ingest([f], NOW, placement)
+    deliverer.deliver()
+    call = Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
+                      "event_time": "2026-11-28T07:00:30Z", "severity": "medium"},
+                   clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+    store.alerts.ingest([call], NOW, placement)
+    clock.now += timedelta(seconds=11)
+    slow = store.messages.start_edit(f.id, "slow-editor", clock.now, timedelta(seconds=60))  # renders v2
+    assert deliverer.acknowledge(f.id, "U0ADMIN") is True  # v3; the lease is held by the slow editor
+    store.messages.finish_edit(slow, "slow-editor", clock.now, None)  # the slow edit lands after the ack
+    deliverer.edit_due()
+    message = fake_slack.message(channel, store.alerts.get(f.id).ts)
+    assert "Acknowledged by <@U0ADMIN>" in str(message["blocks"])
+    assert store.alerts.get(f.id).shown_version == store.alerts.get(f.id).version
