@@ -237,7 +237,8 @@ class AlertRecord:
         "state", "target", "channel", "ts", "severity", "expected_by", "expected_reason", "resolved_at",
         "acked_by", "acked_at", "version", "shown_version", "urgent_version", "edited_at", "edit_failures", "summary_ts",
         "summary_state", "summary_shown_version", "urgent_since", "reminders", "next_reminder_at", "attempts",
-        "last_error", "created_at", "posted_at", "claimed_by", "claimed_at")
+        "last_error", "created_at", "posted_at", "claimed_by", "claimed_at", "asked_at", "confirm_deadline",
+        "answer", "answered_by", "answered_at", "answer_reason", "escalated_at")
 
     alert: Alert
     opener: Finding | None
@@ -272,6 +273,15 @@ class AlertRecord:
     posted_at: datetime | None = None
     claimed_by: str | None = None
     claimed_at: datetime | None = None
+    asked_at: datetime | None = None  # "was this you?": when the owners were asked
+    confirm_deadline: datetime | None = None
+    answer: str | None = None  # yes, no
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    answer_reason: str | None = None
+    escalated_at: datetime | None = None  # the admins were called
+    owners_asked: tuple[str, ...] = ()
+    owners_more: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

@@ -23,13 +23,15 @@ from bot.checks.grouping import HIGH_RISK_EVENTS
 from bot.metrics import Metrics
 from bot.serve.monitor import Monitor
 from bot.serve.operations import Operations
-from bot.slack import actions, commands
+from bot.slack import actions, commands, confirm_listeners
+from bot.slack.confirm import Confirmer
 from bot.slack.authz import Authorizer
 from bot.slack.people import People
 from bot.slack.delivery import Deliverer
 from bot.slack.notifier import Notifier, make_client
 from bot.store import Store
 from bot.sweeper import Sweeper
+from bot.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 32  # Bolt's default of 5 would let lazy listeners queue (ours run in the request thread)
@@ -70,8 +72,11 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     metrics = Metrics()
     deliverer = Deliverer(store, Notifier(client), settings.remediation_url, settings.channel, monitor.account_name,
                           settings.sweep_interval, settings.admins, holder, metrics=metrics, **kwargs)
-    authz = Authorizer(People(client), settings.admins, settings.channel, monitor.known, monitor.target)
-    return Operations(settings, store, monitor, deliverer, authz, metrics, holder, **kwargs)
+    people = People(client)
+    authz = Authorizer(people, settings.admins, settings.channel, monitor.known, monitor.target)
+    confirmer = Confirmer(store, deliverer.notifier, people, monitor.known, monitor.account_name, holder,
+                          settings.confirm_timeout, settings.remind_after, clock or utcnow)
+    return Operations(settings, store, monitor, deliverer, authz, metrics, holder, confirmer, **kwargs)
 
 
 def build_app(settings, bot: Operations, work: Work, socket_mode: bool) -> App:
@@ -94,6 +99,7 @@ def build_app(settings, bot: Operations, work: Work, socket_mode: bool) -> App:
 
     commands.register(app, commands.Commands(bot), work.submit, Busy)
     actions.register(app, bot, work.submit, Busy)
+    confirm_listeners.register(app, bot, work.submit, Busy)
     return app
 
 

@@ -21,7 +21,7 @@ SCAN_LEASE = timedelta(hours=1)
 
 class Operations:
     def __init__(self, settings: Any, store: Any, monitor: Any, deliverer: Any, authz: Any, metrics: Any,
-                 holder: str, clock: Callable[[], datetime] = utcnow):
+                 holder: str, confirmer: Any, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.store = store
         self.monitor = monitor
@@ -29,6 +29,7 @@ class Operations:
         self.authz = authz
         self.metrics = metrics
         self.holder = holder
+        self.confirmer = confirmer
         self.clock = clock
         self.started_at = clock()
         self.consumer: Any = None  # the queue consumer, when configured
@@ -73,16 +74,32 @@ class Operations:
             self._high_risk_seen.setdefault(alert_id, moment)
 
     def deliver(self) -> None:
-        """One delivery run: waiting console calls, new alerts, due edits, thread replies, stale claims."""
+        """One delivery run: waiting console calls, new alerts, owners' questions, due edits, thread
+        replies (escalations among them), stale claims."""
         self.placed(self.monitor.place_waiting())
         for record in self.deliverer.deliver():
             self._observe_freshness(record)
+        self.confirmer.ask_due()
+        self.confirmer.send()
+        self.confirmer.escalate_due()
         self.deliverer.edit_due()
         self.deliverer.post_replies()
+        self.confirmer.show_answers()
         self.deliverer.reconcile()
+        self.confirmer.reconcile()
 
     def remind(self) -> None:
         self.deliverer.remind()
+
+    def answer(self, alert_id: str, user: str, answer: str, reason: str | None):
+        """An owner's "was this you?" answer: recorded once, then shown at once in the channel alert,
+        its thread (the admins are called on No) and the owners' direct messages."""
+        result = self.confirmer.answer(alert_id, user, answer, reason)
+        if result.counted:
+            self.deliverer.edit(alert_id, urgent=True)
+            self.deliverer.post_replies(alert_id)
+            self.confirmer.show_answers()
+        return result
 
     def reconcile(self) -> None:
         """On taking the scheduler: finish what a crashed leader left between its steps."""
@@ -90,6 +107,7 @@ class Operations:
         if released:
             log.warning("released %d finding(s) a crashed sweep left waiting for its digest decision", released)
         fixed = self.deliverer.reconcile(everything=self.store.leadership.exclusive)
+        fixed += self.confirmer.reconcile(everything=self.store.leadership.exclusive)
         if fixed:
             log.info("reconciled %d message(s) posted before a restart", fixed)
 

@@ -17,7 +17,8 @@ from slack_sdk.models.metadata import Metadata
 from bot.checks.story import TITLE, story, title
 from bot.models import DIGEST, AlertRecord, Finding
 from bot.slack.escape import code, mrkdwn
-from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION, REPLY_EVENT, SUMMARY_EVENT
+from bot.slack.ids import (ACK_ACTION, CONFIRM_NO_ACTION, CONFIRM_VIEW, CONFIRM_YES_ACTION, DIGEST_EVENT, FINDING_EVENT,
+                          QUESTION_EVENT, REMEDIATION_ACTION, REPLY_EVENT, SUMMARY_EVENT)
 from bot.timeutil import parse_time
 
 NAME_LIMIT, DETAIL_LIMIT, REASON_LIMIT, LINE_LIMIT = 100, 1500, 500, 600  # escaped characters
@@ -43,6 +44,7 @@ GUIDANCE = {
 HIGH_RISK_GUIDANCE = ("A high-risk call: it can blind your logging, keep access or hand the account away. Find "
                       "out now who made it; if nobody planned it, treat it as an incident.")
 Names = Callable[[str | None], str | None]
+REASON_BLOCK = "reason"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,19 @@ def render_reply(reply_id: str, body: dict, admins: list[str]) -> Message:
     elif kind == "raised":
         text = (f":arrow_up: Raised to *{mrkdwn(str(body.get('severity')).upper())}* after it was acknowledged: "
                 f"{int(body.get('count') or 0)} finding(s) now.")
+    elif kind == "confirmed":
+        text = (f":white_check_mark: Confirmed as planned by <@{mrkdwn(body['user'])}>: "
+                f"{mrkdwn(body.get('reason'), REASON_LIMIT)}. Acknowledged by them at {_at(body['at'])} UTC.")
+    elif kind == "owner_no":
+        text = (f":rotating_light: <@{mrkdwn(body['user'])}> does not recognise this root use. {_mentions(admins)} "
+                f"please respond now: treat it as an incident until you know who it was.")
+    elif kind == "owner_no_called":
+        text = f":rotating_light: <@{mrkdwn(body['user'])}> does not recognise this root use (the admins were called)."
+    elif kind in ("silence", "unreachable"):
+        asked = " ".join(f"<@{mrkdwn(u)}>" for u in body.get("asked") or []) or "nobody"
+        why = (f"{asked} did not answer within {_minutes(body.get('timeout'))}" if kind == "silence"
+               else f"no direct message could reach the owners ({asked})")
+        text = f":mega: {_mentions(admins)} {why}: please look at this alert."
     else:
         text = mrkdwn(body.get("text") or kind)
     return Message(text=text, blocks=[SectionBlock(text=md(text)).to_dict()],
@@ -142,6 +157,66 @@ def text_blocks(text: str) -> list[dict]:
         current += ("\n" if current else "") + line
     sections.append(current or " ")
     return [SectionBlock(text=md(section)).to_dict() for section in sections[:50]]
+
+
+def render_question(record: AlertRecord, owner: str, names: Names, permalink: str | None) -> Message:
+    """The direct message asking an owner "was this you?", in every state: asked, then answered."""
+    alert, opener = record.alert, record.opener
+    account = _account(alert.account_id, names(alert.account_id))
+    when = f"{opener.event_time.replace('T', ' ').rstrip('Z')} UTC" if opener and opener.event_time else "recently"
+    mfa = {True: "with MFA", False: "without MFA", None: "MFA unknown"}[opener.mfa_used if opener else None]
+    what = [f":wave: *Was this you?* {mrkdwn(title(alert, opener), 200)} in {account}, {when}, from "
+            f"{code(opener.source_ip if opener else None)} ({mfa})."]
+    lines = [f"*{label}*: {mrkdwn(text, LINE_LIMIT)}" for label, text in story(alert) if label != "Before"][:4]
+    link = f"<{permalink}|the alert in the channel>" if permalink and permalink.startswith("https://") else \
+        "the alert in the channel"
+    what.append(f"You are an owner of this account, so you can tell planned work from an incident. See {link}.")
+    blocks = [SectionBlock(text=md("\n".join(what + lines)))]
+    if record.answered_at is None:
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(text="Yes, this was planned", action_id=CONFIRM_YES_ACTION, value=record.id, style="primary"),
+            ButtonElement(text="No, I don't recognise it", action_id=CONFIRM_NO_ACTION, value=record.id,
+                          style="danger")]))
+    else:
+        blocks.append(ContextBlock(elements=[md(_answered(record, owner))]))
+    payload = {"question_id": f"{record.id}:{owner}", "alert_id": record.id}
+    return Message(text=f"Was this you? Root use in {account}", blocks=[b.to_dict() for b in blocks],
+                   metadata=Metadata(event_type=QUESTION_EVENT, event_payload=payload).to_dict())
+
+
+def render_reason_modal(alert_id: str) -> dict:
+    """The modal a Yes opens: why was root used (required, up to 500 characters)."""
+    return {"type": "modal", "callback_id": CONFIRM_VIEW, "private_metadata": alert_id,
+            "title": {"type": "plain_text", "text": "Planned root use"},
+            "submit": {"type": "plain_text", "text": "Confirm"}, "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [{"type": "input", "block_id": REASON_BLOCK, "label": {
+                "type": "plain_text", "text": "Why was the root user used?"}, "element": {
+                "type": "plain_text_input", "action_id": REASON_BLOCK, "multiline": True, "max_length": 500,
+                "placeholder": {"type": "plain_text", "text": "e.g. closing the account, support plan change"}}}]}
+
+
+def render_notice_modal(text: str) -> dict:
+    """A modal that only says something (the form was answered meanwhile)."""
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Planned root use"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900], "verbatim": True}}]}
+
+
+def answered_text(answer: str | None, by: str | None, at: datetime | None) -> str:
+    """What a late click is told: who answered, what, and when."""
+    said = {"yes": "it was planned", "no": "they do not recognise it"}.get(answer or "", mrkdwn(answer))
+    return f"<@{mrkdwn(by)}> already answered at {at:%Y-%m-%d %H:%M} UTC: {said}." if at else "Already answered."
+
+
+def _answered(record: AlertRecord, owner: str) -> str:
+    if record.answered_by == owner:
+        return (":white_check_mark: Thanks, recorded: planned." if record.answer == "yes" else
+                ":rotating_light: Thanks: security was called and will follow up.")
+    return answered_text(record.answer, record.answered_by, record.answered_at)
+
+
+def _minutes(seconds: int | None) -> str:
+    return f"{round(seconds / 60)} min" if seconds else "the time given"
 
 
 def mention(admin_id: str) -> str:
@@ -221,10 +296,32 @@ def _status(record: AlertRecord) -> list:
         why = ("the account was checked again" if record.alert.kind == "coverage_gap"
                else "the latest credential report no longer shows this")
         notes.append(f":recycle: *Resolved*: {why} ({record.resolved_at:%Y-%m-%d %H:%M} UTC).")
+    notes += _owners(record)
     if record.acked_at:
         notes.append(f":white_check_mark: Acknowledged by <@{mrkdwn(record.acked_by)}> "
                      f"at {record.acked_at:%Y-%m-%d %H:%M} UTC")
     return [ContextBlock(elements=[md(note)]) for note in notes]
+
+
+def _owners(record: AlertRecord) -> list[str]:
+    """Where the "was this you?" question stands."""
+    if record.asked_at is None or not record.owners_asked:
+        return []
+    asked = ", ".join(f"<@{mrkdwn(u)}>" for u in record.owners_asked)
+    more = (f" Also owners, not asked (over 20): {', '.join(f'<@{mrkdwn(u)}>' for u in record.owners_more[:30])}"
+            + (f" +{len(record.owners_more) - 30} more" if len(record.owners_more) > 30 else "")
+            if record.owners_more else "")
+    if record.answer == "yes":
+        return [f":white_check_mark: *Confirmed as planned* by <@{mrkdwn(record.answered_by)}>: "
+                f"{mrkdwn(record.answer_reason, REASON_LIMIT)}"]
+    if record.answer == "no":
+        return [f":rotating_light: *<@{mrkdwn(record.answered_by)}> does not recognise it* "
+                f"({record.answered_at:%Y-%m-%d %H:%M} UTC): the admins were called."]
+    if record.escalated_at:
+        return [f":mega: Asked {asked}; no answer: the admins were called at {record.escalated_at:%H:%M} UTC."
+                + more]
+    until = f" until {record.confirm_deadline:%H:%M} UTC" if record.confirm_deadline else ""
+    return [f":speech_balloon: Asked {asked} whether this was planned; waiting{until}." + more]
 
 
 def _actions(record: AlertRecord, remediation_url: str) -> ActionsBlock:

@@ -79,6 +79,16 @@ class Notifier:
         self._call(self.client.chat_update, channel=channel, ts=ts, text=message.text, blocks=message.blocks,
                    metadata=message.metadata)
 
+    def open_dm(self, user: str) -> str:
+        """The direct message channel with `user` (the same one every time)."""
+        return self._call(self.client.conversations_open, users=user)["channel"]["id"]
+
+    def permalink(self, channel: str, ts: str) -> str:
+        return self._call(self.client.chat_getPermalink, channel=channel, message_ts=ts)["permalink"]
+
+    def open_view(self, trigger_id: str, view: dict) -> None:
+        self._call(self.client.views_open, trigger_id=trigger_id, view=view)
+
     def ephemeral(self, channel: str, user: str, text: str) -> None:
         self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text)
 
@@ -96,7 +106,7 @@ class Notifier:
             for message in page.get("messages", []):
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
                 key = payload.get("finding_id") or payload.get("digest_id") or payload.get("reply_id") \
-                    or (payload.get("alert_id") if thread_ts else None)
+                    or payload.get("question_id") or (payload.get("alert_id") if thread_ts else None)
                 if key in ids:
                     found[key] = message["ts"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")

@@ -6,6 +6,7 @@ from bot.store.db import StoreError, migrate, open_engine
 from bot.store.leader import Leadership
 from bot.store.alerts import Alerts, Placed, Placement
 from bot.store.messages import Messages, Reply
+from bot.store.questions import Answer, Question, Questions
 from bot.store.state import Expectation, State, SweepRun
 
 
@@ -19,6 +20,7 @@ class Store:
         self.revision = migrate(self.engine)
         self.alerts = Alerts(self.engine)
         self.messages = Messages(self.engine)
+        self.questions = Questions(self.engine)
         self.state = State(self.engine)
         self.leadership = Leadership(self.engine)
 
@@ -31,4 +33,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Expectation", "Placed", "Placement", "Reply", "Store", "StoreError", "SweepRun"]
+__all__ = ["Answer", "Expectation", "Placed", "Placement", "Question", "Reply", "Store", "StoreError", "SweepRun"]

@@ -38,4 +38,6 @@ def to_record(conn: Connection, row: Any) -> AlertRecord:
     opener = conn.execute(select(findings).where(findings.c.id == row.id)).first()
     m = row._mapping
     return AlertRecord(alert=to_alert(row), opener=to_finding(opener) if opener else None,
+                       owners_asked=tuple(json.loads(m["owners_asked"] or "[]")),
+                       owners_more=tuple(json.loads(m["owners_more"] or "[]")),
                        **{name: m[name] for name in AlertRecord.STATE_FIELDS})

@@ -118,7 +118,34 @@ alerts = Table(
     Column("urgent_since", UtcDateTime),
     Column("reminders", Integer, nullable=False, default=0),
     Column("next_reminder_at", UtcDateTime),
+    # "was this you?" (migration 0004): whom it asked, by when they answer, and the first answer
+    Column("asked_at", UtcDateTime),
+    Column("owners_asked", Text),      # JSON: the Slack user ids asked (only they may answer)
+    Column("owners_more", Text),       # JSON: owners named in the alert but not asked (past 20)
+    Column("confirm_deadline", UtcDateTime),  # the first delivered question + ROOTCHECK_CONFIRM_TIMEOUT
+    Column("answer", String(8)),       # yes, no
+    Column("answered_by", String(32)),
+    Column("answered_at", UtcDateTime),
+    Column("answer_reason", Text),
+    Column("escalated_at", UtcDateTime),  # the admins were called (at most once)
     *_message_columns(),
+)
+
+questions = Table(  # one direct message per owner and alert
+    "questions", metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("state", String(10), nullable=False),  # pending, posting, posted, failed
+    Column("dm_channel", String(32)),
+    Column("ts", String(32)),
+    Column("answer_shown", Boolean, nullable=False, default=False),
+    Column("claimed_by", String(128)),
+    Column("claimed_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("posted_at", UtcDateTime),
 )
 
 alert_findings = Table(
@@ -144,6 +171,8 @@ Index("ix_alerts_claim", alerts.c.state, alerts.c.rank, alerts.c.opened_at)
 Index("ix_alerts_edit", alerts.c.state, alerts.c.version, alerts.c.shown_version)
 Index("ix_alert_findings_finding", alert_findings.c.finding_id)
 Index("ix_replies_claim", replies.c.state, replies.c.created_at)
+Index("ix_questions_claim", questions.c.state, questions.c.created_at)
+Index("ix_alerts_confirm", alerts.c.confirm_deadline)
 
 accounts = Table(
     "accounts", metadata,

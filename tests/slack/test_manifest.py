@@ -36,11 +36,15 @@ SCOPES_FOR = {
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
-    "conversations.history": {"channels:history", "groups:history"},
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
     "conversations.replies": {"channels:history", "groups:history"},
     "conversations.members": {"channels:read", "groups:read"},
     "conversations.info": {"channels:read", "groups:read"},
     "usergroups.users.list": {"usergroups:read"},
+    "users.lookupByEmail": {"users:read", "users:read.email"},
+    "conversations.open": {"im:write"},
+    "chat.getPermalink": set(),  # no scope
+    "views.open": set(),  # a click's trigger_id, no scope
     "auth.test": set(),  # no scope
     "apps.connections.open": set(),  # the app-level token's connections:write, not a bot scope
     "response_url": set(),  # a command's or click's own response URL: no token at all
