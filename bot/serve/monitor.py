@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from bot.checks.fingerprint import finding_id
-from bot.models import HYGIENE_KINDS, Account, AccountError, Evidence, Finding
+from bot.models import HYGIENE_KINDS, Account, AccountError, Evidence, Finding, Window
 from bot.timeutil import iso_z, parse_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Monitor:
         return (account.channel if account and account.channel else None) or self.channel
 
     def refresh_accounts(self) -> list[Account]:
-        accounts = self.sweeper.accounts()
+        accounts = self.sweeper.accounts(self.sweeper.discover())
         self.accounts = {a.id: a for a in accounts}
         return accounts
 
@@ -71,14 +71,19 @@ class Monitor:
         held: list[Finding] = []
         states = {a.id: self.store.state.account(a.id) for a in accounts}
 
+        parts: dict[str, list[tuple[Evidence, list[Finding]]]] = defaultdict(list)
+
         def done(evidence: Evidence, found: list[Finding]) -> None:
             with self._lock:
-                self._absorb(evidence, found, states[evidence.account.id], now, outcome, held)
+                parts[evidence.account.id].append((evidence, found))
+                if evidence.part == "done":
+                    merged, found = _merged(parts.pop(evidence.account.id))
+                    self._absorb(merged, found, states[evidence.account.id], now, outcome, held)
 
-        self.sweeper.sweep(accounts, start=lambda a: self._start(states[a.id], now), end=now,
+        self.sweeper.sweep(accounts, window=lambda a, region: Window(self._start(states[a.id], now), now),
+                           report_due=lambda a: self._report_due(states[a.id], now),
                            report_since=lambda a: self._report_since(states[a.id], now),
-                           reports=lambda a: self._report_due(states[a.id], now),
-                           mfa_since=lambda a: states[a.id]["mfa_off_since"], on_done=done)
+                           mfa_since=lambda a: states[a.id]["mfa_off_since"], on_part=done)
         self._digest(held, now)
         self.store.state.sweep_finished(sweep_id, self.clock(), outcome.accounts - len(
             {e.account_id for e in outcome.errors}), outcome.errors, len(outcome.new_findings))
@@ -156,3 +161,14 @@ class Monitor:
     def _report_due(state: dict, now: datetime) -> bool:
         seen = state.get("report_seen_at")
         return seen is None or now - seen >= REPORT_CADENCE
+
+
+def _merged(parts: list[tuple[Evidence, list[Finding]]]) -> tuple[Evidence, list[Finding]]:
+    """One account's parts seen as one piece of evidence, all or nothing, as before parts existed."""
+    done = parts[-1][0]
+    report = next((evidence for evidence, _ in parts if evidence.part == "report"), None)
+    merged = Evidence(done.account, "done", alias=done.alias,
+                      errors=[error for evidence, _ in parts for error in evidence.errors],
+                      report_row=report.report_row if report else None,
+                      report_time=report.report_time if report else None)
+    return merged, [finding for _, found in parts for finding in found]
