@@ -70,23 +70,6 @@ def test_org_discovery_scan_finds_seeded_logins_and_names_failures(organization,
     assert MASTER not in {k.rsplit(":", 1)[-1] for k in stats.assume_role}
 
 
-@pytest.fixture
-def hub_env(monkeypatch):
-    """Point boto3 in this process at a fresh stand-in; returns it."""
-    def make(**options) -> AwsStandIn:
-        server = AwsStandIn(**options)
-        server.start()
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        made.append(server)
-        return server
-
-    made: list[AwsStandIn] = []
-    yield make
-    for server in made:
-        server.stop()
-
-
 def test_short_lived_credentials_refresh_themselves(hub_env):
     server = hub_env(credential_lifetime=840)  # inside botocore's 15-minute refresh window
     accounts = [Account(new_account_id()) for _ in range(5)]

@@ -328,6 +328,7 @@ class Stats:
     * ``max_rate[(account, region)]`` - the most LookupEvents requests (throttled
       ones included) that arrived within any 1 s window.
     * ``assume_role_peak`` - the most AssumeRole requests that arrived within any 1 s window.
+    * ``peak_connections`` - the most client connections open at once.
     * ``requests`` - with ``record_requests``: (service, action, Authorization,
       X-Amz-Security-Token) of every signed request, in arrival order.
     """
@@ -345,6 +346,7 @@ class Stats:
             self.assume_role_ok: collections.Counter = collections.Counter()
             self.max_rate: dict = {}
             self.assume_role_peak = 0
+            self.peak_connections = 0
             self.requests: list = []
 
     def _bump(self, name: str, key: Any, n: int = 1) -> None:
@@ -378,6 +380,7 @@ class Stats:
                 "throttled": j(self.throttled), "throttled_total": sum(self.throttled.values()),
                 "assume_role": dict(self.assume_role), "assume_role_ok": dict(self.assume_role_ok),
                 "max_rate": j(self.max_rate), "assume_role_peak": self.assume_role_peak,
+                "peak_connections": self.peak_connections,
             }
 
 
@@ -416,6 +419,7 @@ class _Account:
     name: str | None = None
     tags: dict = field(default_factory=dict)
     rate_per_second: float | None = None  # overrides the stand-in's LookupEvents limit
+    fail_next_pages: str | None = None  # error code answered to LookupEvents with a NextToken
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -641,6 +645,7 @@ class AwsStandIn:
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
         rate_per_second: float | None = None,
+        fail_next_pages: str | None = None,
     ) -> None:
         """Register (or update: ``None`` keeps the current value) a member account.
 
@@ -658,6 +663,8 @@ class AwsStandIn:
         tags: the account's Organizations tags (ListTagsForResource).
         rate_per_second: this account's LookupEvents limit per Region, instead of the
             stand-in's (0: every LookupEvents call is throttled).
+        fail_next_pages: an error code (e.g. ``InvalidNextTokenException``) answered to
+            every LookupEvents call that asks for a further page.
         """
         if not re.fullmatch(r"\d{12}", account_id):
             raise ValueError(f"account id must be 12 digits: {account_id!r}")
@@ -688,6 +695,8 @@ class AwsStandIn:
                 acct.tags = dict(tags)
             if rate_per_second is not None:
                 acct.rate_per_second = rate_per_second
+            if fail_next_pages is not None:
+                acct.fail_next_pages = fail_next_pages
             self._accounts[account_id] = acct
 
     def add_events(self, account_id: str, region: str, records: Iterable[dict | str]) -> None:
@@ -795,6 +804,9 @@ class AwsStandIn:
     def _track(self, conn: Any, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
+            open_now = len(self._conns)
+        with self.stats._lock:
+            self.stats.peak_connections = max(self.stats.peak_connections, open_now)
 
     def _handle_http(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, bytes]:
         split = urlsplit(raw_path)
@@ -1030,6 +1042,8 @@ class AwsStandIn:
             [acct.account_id, region, attr_key, attr_val, start, end, p.get("EventCategory")]
         ).encode()).hexdigest()[:16]
         cursor = None
+        if p.get("NextToken") and acct.fail_next_pages:
+            raise AwsError(acct.fail_next_pages, "The next page cannot be read.", 400)
         if p.get("NextToken"):
             try:
                 tok = _unb64_token(p["NextToken"])
