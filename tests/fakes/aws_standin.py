@@ -942,8 +942,8 @@ class AwsStandIn:
         if (service, action) == ("sts", "AssumeRole"):
             self._observe_assume_role(now)
         rate = self.rate_per_second if acct.rate_per_second is None else acct.rate_per_second
-        if (service, action) == ("cloudtrail", "LookupEvents") and not self._rate_ok((acct.account_id, region), now,
-                                                                                     rate):
+        if (service, action) == ("cloudtrail", "LookupEvents") and (
+                not self._rate_ok((acct.account_id, region), now, rate) or acct.rate_per_second == 0):
             self.stats._bump("throttled", (acct.account_id, region))
             raise AwsError("ThrottlingException", "Rate exceeded", 400)
 
@@ -967,9 +967,7 @@ class AwsStandIn:
                 arrivals.popleft()
             observed = len(arrivals)
             ok = True
-            if rate == 0:
-                ok = False
-            elif rate:
+            if rate:
                 limit = max(1, math.ceil(rate))
                 window = limit / float(rate)
                 admitted = self._admitted[key]
