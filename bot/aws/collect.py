@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Callable, Iterable
 
+from botocore.exceptions import ClientError
+
 from bot.aws.errors import account_error, is_retryable
 from bot.aws.sessions import AwsSessions
 from bot.checks.credential_report import parse_report, root_row
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 ATTEMPTS = 5  # per call, counting the first; throttling and transient failures only
 BACKOFF_CAP = 20.0  # seconds, as botocore's standard mode
+ACCOUNTS_PER_WORKER = 16
 Task = Callable[[], "float | None"]  # None when done, or the seconds after which to run it again
 
 
@@ -64,7 +67,9 @@ class Collector:
         """Hand every account's parts to `on_part` (from worker threads): a "lookups" part per Region
         searched, a "report" part when `report_due`, and last, always, one "done" part."""
         runner = TaskRunner(self.workers, self._clock)
-        admission = threading.BoundedSemaphore(self.workers * 4)  # accounts in flight: memory stays flat
+        # Accounts in flight, bounded so memory stays flat. An account mostly waits (a second between its
+        # lookups, seconds for its report), so keeping every worker busy takes several per worker.
+        admission = threading.BoundedSemaphore(self.workers * ACCOUNTS_PER_WORKER)
         try:
             for account in accounts:
                 admission.acquire()
@@ -160,7 +165,10 @@ class _Job:
             finally:
                 self.release()
 
-    def _open(self) -> None:
+    def _open(self) -> float | None:
+        wait = self.c.sessions.assume_wait(self.account)
+        if wait > 0:
+            return wait
         self.c.sessions.open(self.account)
         tasks: list[tuple[Task, _Part]] = []
         if self.c.regions == ["all"]:
@@ -173,6 +181,7 @@ class _Job:
             report = _Part(Evidence(self.account, "report"))
             tasks.append((_Report(self, report), report))
         self.spawn(tasks)
+        return None
 
     def _lookups(self, regions: list[str]) -> list[tuple[Task, _Part]]:
         tasks: list[tuple[Task, _Part]] = []
@@ -231,28 +240,38 @@ class _Lookup:
 
 
 class _Report:
-    """The credential report: GenerateCredentialReport until its state is COMPLETE, then one Get.
+    """The credential report: one GenerateCredentialReport, then GetCredentialReport when it is ready.
 
-    Generate's state says whether a Get would fail (no report, an expired one, one still being made),
-    so no Get is sent that is known to fail. Generate starts a new report only when the last one is
-    more than 4 hours old, which is why the report is asked for only when due.
+    Generate makes a new report only when the last one is more than 4 hours old (which is why the
+    report is asked for only when due) and says whether it is COMPLETE. When it is not, a Get now is
+    known to fail, so the Get waits `report_poll` on the timer, and again while AWS answers
+    ReportInProgress, up to `report_deadline`.
     """
 
     def __init__(self, job: _Job, part: _Part):
         self.job, self.part = job, part
         self.started = job.c._clock()
+        self.generated = False
 
     def __call__(self) -> float | None:
         c = self.job.c
         iam = c.sessions.client("iam")
-        if iam.generate_credential_report().get("State") != "COMPLETE":
+        if not self.generated:
+            complete = iam.generate_credential_report().get("State") == "COMPLETE"
+            self.generated = True
+            if not complete:
+                return c.report_poll
+        try:
+            report = iam.get_credential_report()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ReportInProgress":
+                raise
             if c._clock() - self.started <= c.report_deadline:
                 return c.report_poll
             self.job.add_error(self.part, AccountError(
                 self.job.account.id, "ReportTimeout", f"the credential report was not ready after "
                 f"{c.report_deadline:.0f}s", "AWS is slow to generate it; the next sweep tries again"))
             return None
-        report = iam.get_credential_report()
         evidence = self.part.evidence
         evidence.report_row = root_row(parse_report(report["Content"].decode("utf-8", "replace")))
         evidence.report_time = report.get("GeneratedTime")

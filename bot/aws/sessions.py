@@ -117,15 +117,23 @@ class AwsSessions:
 
     def credentials(self, account: Account) -> Credentials:
         """The account's credentials, made once: the hub's own, or refreshable assumed-role ones."""
-        role = self.role_arn(account)
-        if role is None:
-            return self.base.get_credentials()
-        with self._lock:
-            credentials = self._credentials.get(account.id)
-            if credentials is None:
-                credentials = self._credentials[account.id] = DeferredRefreshableCredentials(
-                    refresh_using=lambda: self._assume(role), method="rootcheck-assume-role")
+        credentials = self._credentials.get(account.id)  # every task asks: no lock once made
+        if credentials is None:
+            role = self.role_arn(account)
+            with self._lock:
+                credentials = self._credentials.get(account.id)
+                if credentials is None:
+                    credentials = self._credentials[account.id] = self.base.get_credentials() if role is None else \
+                        DeferredRefreshableCredentials(refresh_using=lambda: self._assume(role),
+                                                       method="rootcheck-assume-role")
         return credentials
+
+    def assume_wait(self, account: Account) -> float:
+        """Seconds before `open(account)` may call AssumeRole (0: now, or no call is needed), so that
+        a worker never sleeps for the hub's AssumeRole pace; a refresh inside a call still waits there."""
+        if self.role_arn(account) is None or not self.credentials(account).refresh_needed():
+            return 0.0
+        return self._assume_pace.ready_in("AssumeRole")
 
     def open(self, account: Account) -> None:
         """Assume the account's role now (once; botocore refreshes it later), so a denied role
