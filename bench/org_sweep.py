@@ -75,6 +75,23 @@ def machine_busy() -> float:
 # --------------------------------------------------------------------------- the rootcheck process
 
 
+class GcClock:
+    """Seconds spent in the cyclic garbage collector (it holds the GIL: every thread waits)."""
+
+    def __init__(self):
+        self.seconds, self.collections, self._started = 0.0, 0, 0.0
+        import gc  # noqa: PLC0415
+
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections += 1
+
+
 class FdSampler:
     """The most open file descriptors of this process, sampled every 0.2 s."""
 
@@ -119,6 +136,39 @@ def profiled(run, path: str):
         pstats.Stats(*profilers).dump_stats(path)
 
 
+def calibrate(accounts: list, calls: int) -> dict[str, float]:
+    """CPU milliseconds of one call of each kind, one at a time in one thread: botocore's own cost on this
+    machine, the floor under a sweep's CPU. A session of its own, so the sweeps still assume every role."""
+    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
+
+    from bot.aws.sessions import AwsSessions  # noqa: PLC0415
+
+    sessions = AwsSessions("RootCheckAudit")
+    members = [a for a in accounts if sessions.role_arn(a)][:calls + 1]
+    now = datetime.now(timezone.utc)
+    cloudtrail, iam = sessions.client("cloudtrail", "us-east-1"), sessions.client("iam")
+    kinds = {
+        "AssumeRole": lambda account: sessions.open(account),
+        "LookupEvents": lambda account: cloudtrail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}],
+            StartTime=now - timedelta(minutes=25), EndTime=now, MaxResults=50),
+        "GenerateCredentialReport": lambda account: iam.generate_credential_report(),
+        "GetCredentialReport": lambda account: iam.get_credential_report(),
+    }
+    floor = {}
+    for kind, call in kinds.items():
+        with sessions.acting_as(members[-1]):  # warm up: the first call of a kind resolves its shapes
+            call(members[-1])
+        members = members[:-1] if kind == "AssumeRole" else members
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for account in members:
+            with sessions.acting_as(account):
+                call(account)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        floor[kind] = 1000 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / len(members)
+    return floor
+
+
 def child(args: argparse.Namespace) -> int:
     """Runs in the rootcheck process: the four phases, measured; prints one JSON line."""
     from bot import service  # noqa: PLC0415
@@ -129,7 +179,7 @@ def child(args: argparse.Namespace) -> int:
     manifest = json.loads(Path(args.manifest).read_text())
     seeded = set(manifest["root_login_accounts"])
     standin_url, standin_pid = manifest["url"], args.standin_pid
-    fds = FdSampler()
+    fds, gc_clock = FdSampler(), GcClock()
     settings = load_settings()
     sweeper = Sweeper(settings)
     phases, state = [], {}
@@ -141,7 +191,7 @@ def child(args: argparse.Namespace) -> int:
             with urllib.request.urlopen(standin_url + "/_standin/stats", timeout=60) as answer:
                 return json.loads(answer.read())
 
-        before, fds.peak = stats(), len(os.listdir("/proc/self/fd"))
+        before, fds.peak, gc_before = stats(), len(os.listdir("/proc/self/fd")), gc_clock.seconds
         usage, wall, s_cpu, busy = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), \
             proc_cpu(standin_pid), machine_busy()
         if args.profile == len(phases):  # phases so far: this phase's number
@@ -161,6 +211,8 @@ def child(args: argparse.Namespace) -> int:
             by_action[action] = by_action.get(action, 0) + n
         throttled = after["throttled_total"] - before["throttled_total"]
         phases.append({"phase": name, "wall": wall, "cpu": cpu, "standin_cpu": s_cpu, "other_cpu": other,
+                       "user": after_usage.ru_utime - usage.ru_utime, "system": after_usage.ru_stime - usage.ru_stime,
+                       "gc": gc_clock.seconds - gc_before,
                        "rss_kib": after_usage.ru_maxrss, "fds": fds.peak, "calls": sum(calls.values()),
                        "by_action": by_action, "throttled": throttled,
                        "max_rate": max(after["max_rate"].values(), default=0),
@@ -210,8 +262,9 @@ def child(args: argparse.Namespace) -> int:
     measure("first", first)
     measure("steady", lambda: steady(False))
     measure("steady+reports", lambda: steady(True))
+    floor = calibrate(state["accounts"], args.calibration_calls)  # last: its clients stay out of the RSS figures
     print(json.dumps({"concurrency": settings.concurrency, "failed_callbacks": sweeper.collector.failed_callbacks,
-                      "phases": phases}), flush=True)
+                      "floor_ms": floor, "phases": phases}), flush=True)
     return 0
 
 
@@ -241,6 +294,7 @@ def run_once(accounts: int, args: argparse.Namespace, timeout: float) -> dict:
                 env["ROOTCHECK_CONCURRENCY"] = str(args.concurrency)
             command = [sys.executable, str(Path(__file__).resolve()), "--child", "--manifest", str(manifest_path),
                        "--standin-pid", str(standin.pid), "--out", str(work / "child")]
+            command += ["--calibration-calls", str(args.calibration_calls)]
             if args.profile is not None:
                 command += ["--profile", str(args.profile)]
             done = subprocess.run(command, env=env, cwd=work, capture_output=True, timeout=timeout)
@@ -304,7 +358,7 @@ def verdicts(run: dict, latency: float, regions: int = 1) -> dict[str, tuple[boo
     }
 
 
-HEADER = ("accounts", "phase", "wall s", "calls", "T_min s", "wall/T_min", "calls/account", "CPU s",
+HEADER = ("accounts", "phase", "wall s", "calls", "T_min s", "wall/T_min", "calls/account", "CPU s (user/sys/gc)",
           "CPU ms/account", "CPU/wall", "peak RSS MiB", "open files", "throttled", "max LookupEvents/s",
           "stand-in CPU s", "other CPU s")
 
@@ -316,7 +370,7 @@ def rows(run: dict, latency: float) -> list[tuple[str, ...]]:
         tm = t_min(run, p["phase"], latency)
         out.append((f"{n:,}", p["phase"], f"{p['wall']:.1f}", f"{p['calls']:,}", f"{tm:.1f}",
                     f"{p['wall'] / tm:.2f}" if sweep and tm else "", f"{p['calls'] / n:.2f}",
-                    f"{p['cpu']:.1f}", f"{1000 * p['cpu'] / n:.2f}", f"{p['cpu'] / p['wall']:.2f}",
+                    f"{p['cpu']:.1f} ({p['user']:.1f}/{p['system']:.1f}/{p['gc']:.1f})", f"{1000 * p['cpu'] / n:.2f}", f"{p['cpu'] / p['wall']:.2f}",
                     f"{p['rss_kib'] / 1024:.0f}", str(p["fds"]), str(p["throttled"]), str(p["max_rate"]),
                     f"{p['standin_cpu']:.1f}", f"{p['other_cpu']:.1f}"))
     return out
@@ -346,6 +400,18 @@ def per_account_lines(runs: list[dict]) -> list[str]:
     return lines
 
 
+def floor_lines(runs: list[dict]) -> list[str]:
+    lines = []
+    for run in runs:
+        f = run["floor_ms"]
+        first = f["AssumeRole"] + 2 * f["LookupEvents"] + f["GenerateCredentialReport"] + f["GetCredentialReport"]
+        lines.append(f"- {run['accounts']:,} accounts: " + ", ".join(f"{k} {v:.2f} ms" for k, v in f.items())
+                     + f" of CPU per call, one at a time in one thread. Floor per account: first sweep "
+                     f"{first:.1f} ms (AssumeRole, 2 LookupEvents, Generate, Get), steady "
+                     f"{2 * f['LookupEvents']:.1f} ms (2 LookupEvents).")
+    return lines
+
+
 def growth_lines(runs: list[dict]) -> list[str]:
     runs = sorted(runs, key=lambda r: r["accounts"])
     if len(runs) < 2:
@@ -367,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per account count (default 3600)")
     ap.add_argument("--profile", type=int, default=None, help="cProfile phase N (0 discovery .. 3) to --profile-dir")
     ap.add_argument("--profile-dir", default=".")
+    ap.add_argument("--calibration-calls", type=int, default=100,
+                    help="calls of each kind, one at a time, to measure botocore's own CPU per call")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -418,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         md_table(HEADER, body_rows),
         "",
         *per_account_lines(runs),
+        "",
+        "botocore's own cost (the floor under the CPU figures):",
+        "",
+        *floor_lines(runs),
         "",
         "Targets:",
         "",

@@ -18,6 +18,7 @@ the hub's STS request rate, shared with everything else in the hub account: it i
 from __future__ import annotations
 
 import contextvars
+import gc
 import random
 import threading
 from contextlib import contextmanager
@@ -150,6 +151,10 @@ class AwsSessions:
                 if kind == "account":
                     client.meta.events.register("before-sign", _sign_for_current_account)
                 self._clients[key] = client
+                # A client and the service model it loaded are ~10^5 objects that live as long as the process:
+                # out of the cyclic collector's walks, a first sweep of 1,000 accounts spends 0.1 s instead of
+                # 1.5 s collecting (a full collection holds the GIL, so every worker waits).
+                gc.freeze()
         return client
 
     def _assume(self, role_arn: str) -> dict:
