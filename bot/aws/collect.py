@@ -121,14 +121,14 @@ class _Job:
     def start(self) -> None:
         self.spawn([(self._open, self.done)])
 
-    def spawn(self, tasks: list[tuple[Task, _Part]], delay: float = 0.0) -> None:
+    def spawn(self, tasks: list[tuple[Task, _Part]]) -> None:
         """Count every task before any can end, so no part is handed over while more is coming."""
         with self._lock:
             for _, part in tasks:
                 part.pending += 1
             self._pending += len(tasks)
         for task, part in tasks:
-            self.runner.submit(functools.partial(self._run, task, part, 1), delay)
+            self.runner.submit(functools.partial(self._run, task, part, 1))
 
     def _run(self, task: Task, part: _Part, attempt: int, runner: TaskRunner) -> None:
         again = None
@@ -170,11 +170,10 @@ class _Job:
         if wait > 0:
             return wait
         self.c.sessions.open(self.account)
-        tasks: list[tuple[Task, _Part]] = []
-        if self.c.regions == ["all"]:
+        every = self.c.regions == ["all"]  # us-east-1 at once; the others once ListRegions has named them
+        tasks = self._lookups(searched_regions([] if every else self.c.regions))
+        if every:
             tasks.append((self._list_regions, self.done))
-        else:
-            tasks += self._lookups(searched_regions(self.c.regions))
         if self.done.evidence.alias is None and self.account.id not in self.c._aliases:
             tasks.append((self._alias, self.done))
         if self.wants_report:
@@ -198,7 +197,7 @@ class _Job:
         for page in client.get_paginator("list_regions").paginate(
                 RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]):
             regions += [item["RegionName"] for item in page.get("Regions", [])]
-        self.spawn(self._lookups(searched_regions(sorted(regions))))
+        self.spawn(self._lookups(searched_regions(sorted(regions))[1:]))
 
     def _alias(self) -> None:
         aliases = self.c.sessions.client("iam").list_account_aliases().get("AccountAliases", [])

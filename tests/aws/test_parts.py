@@ -111,3 +111,17 @@ def test_one_throttled_account_never_slows_the_others(hub_env):
     assert [e.code for e in lookups.errors] == ["ThrottlingException"] * 2
     assert server.stats.count("cloudtrail", "LookupEvents", throttled.id) == 2 * 5  # 5 attempts per lookup
     assert all(server.stats.throttled[(a.id, "us-east-1")] == 0 for a in others)
+
+
+def test_us_east_1_is_searched_even_when_the_regions_cannot_be_listed(hub_env, monkeypatch):
+    server = hub_env()
+    monkeypatch.setenv("ROOTCHECK_REGIONS", "all")
+    account = Account(new_account_id())
+    server.add_account(account.id, report_state="complete", deny={"account:ListRegions"})
+    server.add_events(account.id, "us-east-1", [root_login_record(account.id, HOUR_AGO)])
+    parts = []
+    result = sweep(Sweeper(load_settings(), lookup_interval=0.01), [account], START, report_due=lambda a: False,
+                   parts=parts)
+    assert [(e.part, e.region) for e, _ in parts] == [("lookups", "us-east-1"), ("done", None)]
+    assert [f.kind for f in result.findings] == ["root_console_login"] and result.checked == [account.id]
+    assert [e.code for e in parts[-1][0].errors] == ["AccessDeniedException"]
