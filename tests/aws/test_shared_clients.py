@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.aws.sessions import AwsSessions, NoAccountContext, jittered_expiry
 from bot.config import load_settings
-from bot.models import Account, Evidence
+from bot.models import Account
 from bot.sweeper import Sweeper
 from tests.aws.support import sweep
 from tests.conftest import new_account_id
@@ -84,10 +85,14 @@ def test_a_sweep_leaves_no_evidence_behind(hub_env):
     server = hub_env()
     accounts = _accounts(server, 5)
     sweeper = Sweeper(load_settings(), lookup_interval=0.01)
+    handed_over = []
     for _ in range(2):
-        assert sweep(sweeper, accounts, datetime.now(timezone.utc) - timedelta(hours=1)).errors == []
+        parts = []
+        assert sweep(sweeper, accounts, datetime.now(timezone.utc) - timedelta(hours=1), parts=parts).errors == []
+        handed_over += [weakref.ref(evidence) for evidence, _ in parts]
+        del parts
     gc.collect()
-    assert [o for o in gc.get_objects() if isinstance(o, Evidence)] == []
+    assert len(handed_over) == 5 * 2 * 3 and [ref for ref in handed_over if ref() is not None] == []
 
 
 def test_expiry_jitter_spreads_refreshes_and_leaves_short_credentials_alone():
