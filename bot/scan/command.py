@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from bot.exits import UsageError, exit_status
-from bot.models import Finding
+from bot.models import Evidence, Finding
 from bot.models import Window as SweepWindow
 from bot.scan.offline import OfflineScan, Summary, Window
 from bot.scan.output import print_lines, print_table, write_json_line
@@ -53,9 +53,12 @@ def run_live(args: argparse.Namespace, since: datetime | None, until: datetime |
     start = since or utcnow() - settings.lookback
     window = SweepWindow(start, until or utcnow())
     with _progress("accounts", total=len(accounts)) as (warn, advance):
+        def on_part(evidence: Evidence, found: list[Finding]) -> None:
+            if evidence.part == "done":  # an account's last part
+                advance(1)
+
         result = sweeper.sweep(accounts, lambda account, region: window, lambda account: True,
-                               lambda account: start, lambda account: None,
-                               lambda evidence, found: evidence.part == "done" and advance(1))
+                               lambda account: start, lambda account: None, on_part)
         findings = _emit(iter(result.findings), output)
     if output == "table":
         print_table(findings)
