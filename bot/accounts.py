@@ -1,7 +1,8 @@
 """Which accounts to sweep: ROOTCHECK_ACCOUNTS, ROOTCHECK_ACCOUNTS_FILE and Organizations, merged.
 
-Pure: the file's text and the discovered accounts come in as data; the first source that
-names an account wins, richer sources first (file, then Organizations, then the plain list).
+Pure: the file's text and the discovered accounts come in as data. For an account named by
+several sources, each field comes from the first source that sets it (file, then Organizations,
+then the plain list), and the owners of all of them are combined.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ def parse_accounts_file(text: str, source: str = "ROOTCHECK_ACCOUNTS_FILE") -> l
 
 
 def merge_accounts(*sources: Iterable[Account]) -> list[Account]:
-    """Accounts of all sources without duplicates, in first-seen order."""
+    """Accounts of all sources without duplicates, in first-seen order; owners combined."""
     merged: dict[str, Account] = {}
     for source in sources:
         for account in source:
-            merged.setdefault(account.id, account)
+            known = merged.get(account.id)
+            merged[account.id] = account if known is None else Account(
+                id=known.id, name=known.name or account.name, channel=known.channel or account.channel,
+                role_arn=known.role_arn or account.role_arn,
+                owners=tuple(dict.fromkeys(known.owners + account.owners)))
     return list(merged.values())
 
 

@@ -331,9 +331,12 @@ class SweepResult:
     checked: list[str] = field(default_factory=list)
 
 
+SIGNIN_REGION = "us-east-1"  # where AWS records root sign-ins and global-service calls: always searched
+
+
 @dataclass(frozen=True)
 class Window:
-    """The time range one account's lookups cover."""
+    """The time range one account's lookups in one Region cover."""
 
     start: datetime
     end: datetime
@@ -341,14 +344,23 @@ class Window:
 
 @dataclass
 class Evidence:
-    """What one account showed in one sweep (raw records, the report's root row) and what failed."""
+    """One finished piece of one account's evidence, handed over as soon as it is complete.
+
+    Per account and sweep: a "lookups" part per Region searched (us-east-1's covers both its lookups;
+    with an error, it still carries the records read before the failure), a "report" part when the
+    credential report was due, and exactly one "done" part, last, always: it carries the alias or
+    Organizations name and the failures of the account as a whole (AssumeRole, ListRegions).
+    """
 
     account: Account
-    records: list[dict] = field(default_factory=list)
-    report_row: dict | None = None
-    report_time: datetime | None = None
-    alias: str | None = None
-    errors: list[AccountError] = field(default_factory=list)
+    part: str  # "lookups" | "report" | "done"
+    region: str | None = None  # lookups: the Region searched
+    window: Window | None = None  # lookups: the window searched (a cursor may advance to window.end on success)
+    records: list[dict] = field(default_factory=list)  # lookups
+    report_row: dict | None = None  # report
+    report_time: datetime | None = None  # report
+    alias: str | None = None  # done: the alias or Organizations name when known
+    errors: list[AccountError] = field(default_factory=list)  # what failed in this part
     skipped: int = 0
 
 

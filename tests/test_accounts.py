@@ -28,7 +28,9 @@ def test_owners_must_be_a_list_or_string():
         parse_accounts_file('- id: "111122223333"\n  owners: {a: 1}\n')
 
 
-def test_first_source_wins_when_merging():
-    merged = merge_accounts([Account("111122223333", name="file")], [Account("111122223333", name="org"),
-                                                                     Account("444455556666")])
-    assert [(a.id, a.name) for a in merged] == [("111122223333", "file"), ("444455556666", None)]
+def test_the_first_source_that_sets_a_field_wins_and_owners_are_combined():
+    merged = merge_accounts([Account("111122223333", name="file", owners=("U0FILE",))],
+                            [Account("111122223333", name="org", channel="C0ORG", owners=("U0TAG", "U0FILE")),
+                             Account("444455556666")])
+    assert [(a.id, a.name, a.channel, a.owners) for a in merged] == [
+        ("111122223333", "file", "C0ORG", ("U0FILE", "U0TAG")), ("444455556666", None, None, ())]

@@ -38,7 +38,7 @@ MEMBER_ACTIONS = frozenset(
 #: i.e. when the bot runs with ROOTCHECK_REGIONS=all.
 ALL_REGIONS_ACTIONS = frozenset({"account:ListRegions"})
 #: Hub-only actions: reach the member roles and enumerate the Organization.
-HUB_ACTIONS = frozenset({"sts:AssumeRole", "organizations:ListAccounts"})
+HUB_ACTIONS = frozenset({"sts:AssumeRole", "organizations:ListAccounts", "organizations:ListTagsForResource"})
 #: Hub actions on the root-activity queue, only when a queue is configured.
 QUEUE_ACTIONS = frozenset(
     {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}

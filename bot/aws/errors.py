@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from bot.models import AccountError
 
@@ -13,12 +14,25 @@ PERMISSION_OF = {
     "ListAccountAliases": "iam:ListAccountAliases",
     "ListRegions": "account:ListRegions",
     "ListAccounts": "organizations:ListAccounts",
+    "ListTagsForResource": "organizations:ListTagsForResource",
     "AssumeRole": "sts:AssumeRole",
 }
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 _REGION_OFF = {"UnrecognizedClientException", "InvalidClientTokenId", "OptInRequired", "AuthFailure"}
-_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+_THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+              "TooManyRequestsException", "RequestLimitExceeded"}
+_TRANSIENT = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalError",
+              "InternalFailure", "ServiceUnavailable", "ServiceFailure"}
+
+
+def is_retryable(exc: Exception) -> bool:
+    """Worth another attempt later: throttling, a 5xx or a transient error code, a dropped connection."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in _THROTTLED or code in _TRANSIENT or status >= 500
+    return isinstance(exc, (BotocoreConnectionError, HTTPClientError))
 
 
 def account_error(account_id: str, exc: Exception, region: str | None = None,

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.aws.errors import PERMISSION_OF, AwsSetupError, account_error, check_credentials
 from bot.aws.organizations import discover_accounts
 from bot.aws.sessions import AwsSessions
-from bot.models import Account, Check
+from bot.models import SIGNIN_REGION, Account, Check
 
 REPORT_STATES_THAT_PROVE_ACCESS = {"ReportNotPresent", "ReportExpired", "ReportInProgress"}
 
@@ -26,12 +26,20 @@ def probe_identity(sessions: AwsSessions, org_discovery: bool) -> list[Check]:
     checks = [Check("aws", "identity", True, f"{identity['Arn']} (account {identity['Account']})")]
     if org_discovery:
         try:
-            count = len(discover_accounts(sessions))
+            count = len(discover_accounts(sessions, None))
             checks.append(Check("aws", "organizations:ListAccounts", True, f"{count} ACTIVE account(s)"))
         except AwsSetupError as exc:
             checks.append(Check("aws", "organizations:ListAccounts", False, str(exc),
                                 "grant organizations:ListAccounts to the hub (deploy/hub-role.yaml)"))
     return checks
+
+
+def regions_note(regions: list[str]) -> list[Check]:
+    """A note when ROOTCHECK_REGIONS leaves out us-east-1: it is searched anyway."""
+    if regions == ["all"] or SIGNIN_REGION in regions:
+        return []
+    return [Check("aws", "ROOTCHECK_REGIONS", True, f"{SIGNIN_REGION} is not listed, and is searched anyway: AWS "
+                  "records every root sign-in and every global-service call there")]
 
 
 def probe_accounts(sessions: AwsSessions, accounts: list[Account], all_regions: bool,
@@ -72,7 +80,8 @@ def _calls(all_regions: bool) -> list[tuple[str, str, Callable]]:
 def _try(sessions: AwsSessions, account: Account, subject: str, call: tuple[str, str, Callable]) -> Check | None:
     service, operation, invoke = call
     try:
-        invoke(sessions.client(account, service))
+        with sessions.acting_as(account):
+            invoke(sessions.client(service))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in REPORT_STATES_THAT_PROVE_ACCESS:

@@ -1,69 +1,85 @@
-"""One base session; per-account assumed-role credentials that refresh themselves; cached clients.
+"""One base session, clients shared by every account, and per-account credentials that refresh themselves.
 
-A new `boto3.Session` costs about half a second of model loading. Each account instead gets a
-light botocore session that shares the base session's data loader and one ready-made set of event
-handlers (registering them per session costs ~10 ms of CPU and ~130 KiB), created once per process
-and reused by every sweep. Its credentials are botocore `DeferredRefreshableCredentials`: AssumeRole
-runs on first use and again shortly before expiry, about once per account per lifetime.
+An account is its credentials, not its clients: one client per (service, Region) serves every account.
+Before each HTTP attempt is signed, a `before-sign` handler puts the credentials of the account the
+calling worker acts for (`acting_as`, a `ContextVar`) into `request.context['signing']['request_credentials']`,
+which botocore (>= 1.34.70) signs with instead of the client's own. A call made outside `acting_as`
+raises `NoAccountContext` before anything is sent: a shared client never signs with the hub's
+credentials by accident (that would read the hub's events as a member's).
+
+Each member account's credentials are botocore `DeferredRefreshableCredentials`: AssumeRole through
+one shared STS client on first use, and again when botocore's advisory refresh window opens. The
+expiry botocore sees is pulled forward by a random part of the credentials' lifetime, so credentials
+assumed in one sweep are not all refreshed in the same sweep an hour later. AssumeRole counts against
+the hub's STS request rate, shared with everything else in the hub account: it is spaced to at most
+`ASSUME_ROLE_RATE` calls per second.
 """
 
 from __future__ import annotations
 
+import contextvars
 import gc
+import random
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 import boto3
-import botocore.session
 from botocore.config import Config
-from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
-from botocore.hooks import HierarchicalEmitter
+from botocore.credentials import Credentials, DeferredRefreshableCredentials
 
 from bot.models import Account
+from bot.pacing import Pacer
 
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 6},  # explicit: botocore 1.44 changed the default
-    connect_timeout=5,
-    read_timeout=30,
-    max_pool_connections=4,
-    user_agent_extra="rootcheck",
-)
 SESSION_NAME = "rootcheck-audit"
 ROLE_DURATION_SECONDS = 3600
+ASSUME_ROLE_RATE = 50.0  # per second, hub-wide: well above a sweep's need (~30/s for 10,000 accounts at 16 workers)
+ADVISORY_REFRESH = timedelta(minutes=15)  # botocore refreshes assumed-role credentials this long before expiry
+JITTER_SHARE = 0.25  # of the time between issue and botocore's refresh window, taken off the expiry at random
+
+# The hub's own calls (STS, Organizations, SQS): botocore's standard retries, one quota for the hub.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=30,
+                       user_agent_extra="rootcheck")
+
+_ACTING_AS: contextvars.ContextVar[Credentials] = contextvars.ContextVar("rootcheck_account_credentials")
 
 
-class _AssumedRoleProvider(CredentialProvider):
-    """Hands botocore refreshable credentials that call AssumeRole through the base session."""
+class NoAccountContext(RuntimeError):
+    """A call through a shared account client outside `AwsSessions.acting_as`: a bug, never signed."""
 
-    METHOD = "rootcheck-assume-role"
 
-    def __init__(self, refresh: Any):
-        super().__init__()
-        self._refresh = refresh
-
-    def load(self) -> DeferredRefreshableCredentials:
-        return DeferredRefreshableCredentials(refresh_using=self._refresh, method=self.METHOD)
+def _sign_for_current_account(request: Any, **kwargs: Any) -> None:
+    """The one `before-sign` handler of every shared account client."""
+    credentials = _ACTING_AS.get(None)
+    if credentials is None:
+        raise NoAccountContext(f"{kwargs.get('operation_name')}: a shared AWS client was called outside "
+                               "AwsSessions.acting_as(account); refusing to sign it with the hub's credentials")
+    request.context.setdefault("signing", {})["request_credentials"] = credentials
 
 
 class AwsSessions:
-    """Clients per (account, service, region), all derived from one base session."""
+    """The hub's session, shared clients per (service, Region), and each account's credentials.
 
-    def __init__(self, role_name: str, external_id: str | None = None, region: str = "us-east-1"):
-        self._core = botocore.session.Session()
-        self.base = boto3.Session(botocore_session=self._core)
+    Account clients are configured without botocore retries: on a client shared by every account,
+    standard mode's single retry quota would let one throttled account spend every account's retries,
+    and its backoff would sleep in a worker. The collector retries instead, per account, on its timer.
+    """
+
+    def __init__(self, role_name: str, external_id: str | None = None, region: str = "us-east-1",
+                 max_pool_connections: int = 16):
+        self.base = boto3.Session()
         self.region = self.base.region_name or region
         self.role_name = role_name
         self._external_id = external_id
+        pool = {"max_pool_connections": max_pool_connections}  # the pool bounds sockets, per client
+        self._hub_config = CLIENT_CONFIG.merge(Config(**pool))
+        self._account_config = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                                          **pool))
         self._lock = threading.Lock()
-        self._sessions: dict[str, botocore.session.Session] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
-        self._making: dict[tuple[int, Any], threading.Lock] = {}
-        # The event handlers of every account session: botocore's built-in ones and boto3's, registered
-        # once here instead of once per account (~10 ms and ~130 KiB each). Clients get a copy of them
-        # (botocore copies a session's handlers into each client); nothing registers on the shared set.
-        self._account_hooks = HierarchicalEmitter()
-        boto3.Session(botocore_session=botocore.session.Session(event_hooks=self._account_hooks))
-        self._exceptions = self._core._get_internal_component("exceptions_factory")  # noqa: SLF001
+        self._credentials: dict[str, Credentials] = {}
+        self._assume_pace = Pacer(1.0 / ASSUME_ROLE_RATE)
         self._identity: dict | None = None
 
     def identity(self) -> dict:
@@ -84,77 +100,85 @@ class AwsSessions:
         return f"arn:{self.partition()}:iam::{account.id}:role/{self.role_name}"
 
     def base_client(self, service: str, region: str | None = None) -> Any:
-        return self._cached(("", service, region or self.region), lambda: self.base.client(
-            service, region_name=region or self.region, config=CLIENT_CONFIG))
+        """A client signed with the hub's own credentials (STS, Organizations): never an account's."""
+        return self._client("hub", service, region or self.region)
 
-    def client(self, account: Account, service: str, region: str | None = None) -> Any:
-        role = self.role_arn(account)
-        if role is None:
-            return self.base_client(service, region)
-        key = (account.id, service, region or self.region)
-        return self._cached(key, lambda: self._account_session(account.id, role).create_client(
-            service, region_name=region or self.region, config=CLIENT_CONFIG))
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The shared client for (service, Region); call it only inside `acting_as(account)`."""
+        return self._client("account", service, region or self.region)
+
+    @contextmanager
+    def acting_as(self, account: Account) -> Iterator[None]:
+        """Calls made by this thread inside the block are signed with `account`'s credentials."""
+        token = _ACTING_AS.set(self.credentials(account))
+        try:
+            yield
+        finally:
+            _ACTING_AS.reset(token)
+
+    def credentials(self, account: Account) -> Credentials:
+        """The account's credentials, made once: the hub's own, or refreshable assumed-role ones."""
+        credentials = self._credentials.get(account.id)  # every task asks: no lock once made
+        if credentials is None:
+            role = self.role_arn(account)
+            with self._lock:
+                credentials = self._credentials.get(account.id)
+                if credentials is None:
+                    credentials = self._credentials[account.id] = self.base.get_credentials() if role is None else \
+                        DeferredRefreshableCredentials(refresh_using=lambda: self._assume(role),
+                                                       method="rootcheck-assume-role")
+        return credentials
+
+    def assume_wait(self, account: Account) -> float:
+        """Seconds before `open(account)` may call AssumeRole (0: now, or no call is needed), so that
+        a worker never sleeps for the hub's AssumeRole pace; a refresh inside a call still waits there."""
+        if self.role_arn(account) is None or not self.credentials(account).refresh_needed():
+            return 0.0
+        return self._assume_pace.ready_in("AssumeRole")
 
     def open(self, account: Account) -> None:
         """Assume the account's role now (once; botocore refreshes it later), so a denied role
         fails one task instead of every call."""
-        role = self.role_arn(account)
-        if role is not None:
-            self._account_session(account.id, role).get_credentials().get_frozen_credentials()
+        self.credentials(account).get_frozen_credentials()
 
-    def _cached(self, key: tuple[str, str, str], make: Any) -> Any:
-        return self._once(self._clients, key, make)
-
-    def _once(self, store: dict, key: Any, make: Callable[[], Any]) -> Any:
-        """store[key], made once: concurrent callers for one key wait for the first (a client or a
-        session costs milliseconds of CPU under the GIL); other keys are never blocked."""
-        with self._lock:
-            value = store.get(key)
-            if value is not None:
-                return value
-            making = self._making.setdefault((id(store), key), threading.Lock())
-        with making:
-            with self._lock:
-                value = store.get(key)
-            if value is None:
-                value = make()
-                # A client is thousands of objects that live as long as the process. gc.freeze() takes every
-                # object alive now out of the cyclic collector's sight (reference counting still frees
-                # them); without it each full collection walks all clients, and a first sweep of 500
-                # accounts paused every thread 14 times, up to 1 s each (a quarter of its CPU). The cost:
-                # a cycle that is alive now and becomes garbage later is never collected. It happens once
-                # per new client or session (the first sweep, a new account), not on every sweep.
+    def _client(self, kind: str, service: str, region: str) -> Any:
+        key = (kind, service, region)
+        with self._lock:  # a handful of clients per process: building one under the lock is fine
+            client = self._clients.get(key)
+            if client is None:
+                config = self._hub_config if kind == "hub" else self._account_config
+                client = self.base.client(service, region_name=region, config=config)
+                if kind == "account":
+                    client.meta.events.register("before-sign", _sign_for_current_account)
+                self._clients[key] = client
+                # A client and the service model it loaded are ~10^5 objects that live as long as the process:
+                # out of the cyclic collector's walks, a first sweep of 1,000 accounts spends 0.1 s instead of
+                # 1.5 s collecting (a full collection holds the GIL, so every worker waits).
                 gc.freeze()
-                with self._lock:
-                    store[key] = value
-                    self._making.pop((id(store), key), None)
-        return value
-
-    def _account_session(self, account_id: str, role_arn: str) -> botocore.session.Session:
-        def make() -> botocore.session.Session:
-            # What boto3.Session(botocore_session=core, region_name=...) would set up, without
-            # registering boto3's handlers once more (they are in the shared set already)
-            core = botocore.session.Session(event_hooks=self._account_hooks, include_builtin_handlers=False)
-            core.user_agent_name = self._core.user_agent_name  # "Boto3 .. Botocore/..", as the base's clients
-            core.user_agent_version = self._core.user_agent_version
-            core.user_agent_extra = self._core.user_agent_extra
-            core.set_config_variable("region", self.region)
-            core.register_component("data_loader", self._core.get_component("data_loader"))
-            # one set of exception classes per service, not one per account (~60 KiB an account)
-            core._register_internal_component("exceptions_factory", self._exceptions)  # noqa: SLF001
-            core.register_component("credential_provider", CredentialResolver(
-                [_AssumedRoleProvider(lambda: self._assume(role_arn))]))
-            return core
-        return self._once(self._sessions, account_id, make)
+        return client
 
     def _assume(self, role_arn: str) -> dict:
         params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME, "DurationSeconds": ROLE_DURATION_SECONDS}
         if self._external_id:
             params["ExternalId"] = self._external_id
+        self._assume_pace.hold("AssumeRole")
         credentials = self.base_client("sts").assume_role(**params)["Credentials"]
         return {
             "access_key": credentials["AccessKeyId"],
             "secret_key": credentials["SecretAccessKey"],
             "token": credentials["SessionToken"],
-            "expiry_time": credentials["Expiration"].isoformat(),
+            "expiry_time": jittered_expiry(credentials["Expiration"], datetime.now(timezone.utc)).isoformat(),
         }
+
+
+def jittered_expiry(expiration: datetime, now: datetime, draw: float | None = None) -> datetime:
+    """The expiry botocore is told: up to `JITTER_SHARE` of the time until its refresh window earlier.
+
+    10,000 credentials assumed within one sweep would otherwise all enter the refresh window in the same
+    sweep; this spreads their AssumeRole calls over several. Credentials already inside the window
+    (shorter than 15 minutes) are left as they are.
+    """
+    usable = expiration - ADVISORY_REFRESH - now
+    if usable <= timedelta(0):
+        return expiration
+    return expiration - usable * JITTER_SHARE * (random.random() if draw is None else draw)

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from bot.exits import UsageError, exit_status
-from bot.models import Finding
+from bot.models import Evidence, Finding
+from bot.models import Window as SweepWindow
 from bot.scan.offline import OfflineScan, Summary, Window
 from bot.scan.output import print_lines, print_table, write_json_line
 from bot.timeutil import utcnow
@@ -42,7 +43,7 @@ def run_live(args: argparse.Namespace, since: datetime | None, until: datetime |
     try:
         settings = load_settings()
         sweeper = Sweeper(settings)
-        accounts = sweeper.accounts()
+        accounts = sweeper.accounts(sweeper.discover())  # owners play no part in a scan: no tag calls
     except (ConfigError, AwsSetupError) as exc:
         raise UsageError(str(exc)) from None
     missing = sorted(only - {a.id for a in accounts})
@@ -50,15 +51,20 @@ def run_live(args: argparse.Namespace, since: datetime | None, until: datetime |
         raise UsageError(f"--account {', '.join(missing)}: not among the configured accounts")
     accounts = [a for a in accounts if not only or a.id in only]
     start = since or utcnow() - settings.lookback
+    window = SweepWindow(start, until or utcnow())
     with _progress("accounts", total=len(accounts)) as (warn, advance):
-        result = sweeper.sweep(accounts, lambda account: start, until, report_since=lambda account: start,
-                               on_done=lambda evidence, found: advance(1))
+        def on_part(evidence: Evidence, found: list[Finding]) -> None:
+            if evidence.part == "done":  # an account's last part
+                advance(1)
+
+        result = sweeper.sweep(accounts, lambda account, region: window, lambda account: True,
+                               lambda account: start, lambda account: None, on_part)
         findings = _emit(iter(result.findings), output)
     if output == "table":
         print_table(findings)
     print_lines(f"error: {error.line()}" for error in result.errors)
     print_lines([f"rootcheck: checked {len(result.checked)} of {len(accounts)} account(s), "
-                 f"{len({e.account_id for e in result.errors})} could not be checked, {len(findings)} finding(s)"])
+                 f"{len({e.account_id for e in result.errors})} with errors, {len(findings)} finding(s)"])
     return exit_status(False, bool(result.errors), bool(findings))
 
 

@@ -68,7 +68,7 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     sweeper = Sweeper(settings, **collector_options)
     monitor = Monitor(store, sweeper, settings.channel, settings.lookback, settings.remind_after, holder,
-                      HIGH_RISK_EVENTS | frozenset(settings.high_risk_events), **kwargs)
+                      HIGH_RISK_EVENTS | frozenset(settings.high_risk_events), settings.owner_tag, **kwargs)
     metrics = Metrics()
     deliverer = Deliverer(store, Notifier(client), settings.remediation_url, settings.channel, monitor.account_name,
                           settings.sweep_interval, settings.admins, holder, metrics=metrics, **kwargs)

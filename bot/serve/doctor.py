@@ -13,17 +13,17 @@ from bot.models import Check
 
 
 def run(settings: Settings) -> int:
-    from bot.aws.probe import probe_accounts, probe_identity  # noqa: PLC0415
+    from bot.aws.probe import probe_accounts, probe_identity, regions_note  # noqa: PLC0415
     from bot.slack.probe import probe_slack  # noqa: PLC0415
     from bot.sweeper import Sweeper  # noqa: PLC0415
 
     secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
     sweeper = Sweeper(settings)
-    checks = probe_identity(sweeper.sessions, settings.org_discovery)
+    checks = probe_identity(sweeper.sessions, settings.org_discovery) + regions_note(settings.regions)
     accounts = []
     if checks[0].ok:
         try:
-            accounts = sweeper.accounts()
+            accounts = sweeper.accounts(sweeper.discover())
         except Exception as exc:  # noqa: BLE001 - a bad accounts file or denied discovery is a check result
             checks.append(Check("aws", "accounts", False, str(exc), "fix the account configuration"))
         checks += probe_accounts(sweeper.sessions, accounts, settings.all_regions, settings.concurrency)

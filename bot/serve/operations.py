@@ -48,7 +48,7 @@ class Operations:
             log.error("sweep failed: %s", exc)
             raise
         self.setup_error = None
-        failed = len({e.account_id for e in outcome.errors})
+        failed = len(outcome.unchecked)
         self.metrics.sweeps.labels(result="partial" if failed else "ok").inc()
         self.metrics.sweep_seconds.observe((self.clock() - started).total_seconds())
         self.metrics.accounts_checked.inc(outcome.accounts - failed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from bot.store.db import StoreError, migrate, open_engine
 from bot.store.leader import Leadership
 from bot.store.alerts import Alerts, Placed, Placement
+from bot.store.cursors import BEFORE_REGIONS, Cursors
+from bot.store.directory import Directory
 from bot.store.messages import Messages, Reply
 from bot.store.questions import Answer, Question, Questions
 from bot.store.state import Expectation, State, SweepRun
@@ -21,6 +23,8 @@ class Store:
         self.alerts = Alerts(self.engine)
         self.messages = Messages(self.engine)
         self.questions = Questions(self.engine)
+        self.cursors = Cursors(self.engine)
+        self.directory = Directory(self.engine)
         self.state = State(self.engine)
         self.leadership = Leadership(self.engine)
 
@@ -33,4 +37,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Answer", "Expectation", "Placed", "Placement", "Question", "Reply", "Store", "StoreError", "SweepRun"]
+__all__ = ["BEFORE_REGIONS", "Answer", "Expectation", "Placed", "Placement", "Question", "Reply", "Store", "StoreError", "SweepRun"]

@@ -138,6 +138,15 @@ class Alerts:
                 conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
         return ids
 
+    def resolve_region_gap(self, account_id: str, region: str | None, now: datetime) -> list[str]:
+        """Coverage gaps of this account (of this Region; None: of the whole account) checked again."""
+        query = select(findings).where(findings.c.account_id == account_id, findings.c.kind == "coverage_gap",
+                                       findings.c.resolved_at.is_(None))
+        with self.engine.connect() as conn:
+            gaps = [to_finding(row) for row in conn.execute(query)]
+        present = [f.id for f in gaps if f.region != region]
+        return self.resolve_absent(account_id, ["coverage_gap"], present, now) if len(present) < len(gaps) else []
+
     # reading --------------------------------------------------------------------------------
     def get(self, alert_id: str) -> AlertRecord | None:
         with self.engine.connect() as conn:

@@ -185,6 +185,23 @@ accounts = Table(
     Column("mfa_off_since", String(32)),            # first report of the current run showing MFA off
 )
 
+region_cursors = Table(  # migration 0005: region '*' holds an account's cursor from before per-Region cursors
+    "region_cursors", metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("cursor", UtcDateTime),                 # end of the last window whose lookups all succeeded
+    Column("failures", Integer, nullable=False, default=0),  # sweeps in a row this Region failed
+    Column("last_error", Text),
+)
+
+directory = Table(  # the Organization's accounts as the leader last read them (about hourly)
+    "directory", metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", Text),
+    Column("owners", Text, nullable=False, default="[]"),  # JSON, from the owner tag
+    Column("refreshed_at", UtcDateTime, nullable=False),
+)
+
 sweeps = Table(
     "sweeps", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -50,12 +50,15 @@ class State:
         return dict(row._mapping) if row else {"account_id": account_id, "cursor": None, "failures": 0,
                                                 "report_seen_at": None, "mfa_off_since": None}
 
-    def account_checked(self, account_id: str, cursor: datetime, now: datetime,
-                        report_seen_at: datetime | None, mfa_off_since: str | None) -> None:
-        values = {"cursor": cursor, "failures": 0, "last_error": None, "last_checked_at": now,
-                  "mfa_off_since": mfa_off_since}
-        if report_seen_at is not None:
-            values["report_seen_at"] = report_seen_at
+    def account_checked(self, account_id: str, now: datetime) -> None:
+        """Its sign-ins were read: the account is checked (its Regions have cursors of their own)."""
+        self._upsert(account_id, {"failures": 0, "last_error": None, "last_checked_at": now})
+
+    def report_seen(self, account_id: str, report_time: datetime | None, mfa_off_since: str | None) -> None:
+        """A good credential report: when it was made, and since when it shows root without MFA."""
+        values: dict[str, Any] = {"mfa_off_since": mfa_off_since}
+        if report_time is not None:
+            values["report_seen_at"] = report_time
         self._upsert(account_id, values)
 
     def account_failed(self, account_id: str, error: str) -> int:
@@ -86,8 +89,7 @@ class State:
                                                       findings=0)).inserted_primary_key[0]
 
     def sweep_finished(self, sweep_id: int, now: datetime, accounts_checked: int, errors: list[AccountError],
-                       new_findings: int) -> None:
-        failed = len({e.account_id for e in errors})
+                       new_findings: int, failed: int) -> None:
         payload = json.dumps([e.__dict__ for e in errors])
         with self.write() as conn:
             conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(

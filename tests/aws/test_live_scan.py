@@ -62,7 +62,10 @@ def test_live_scan_of_the_current_account(own_account, run_rootcheck):
     # sent at most 1/s (tests/aws/test_pacing.py); arrival jitter on a loaded machine may show 2 in a second
     assert stats.max_rate[(MOTO_ACCOUNT, "us-east-1")] <= 2
     assert stats.throttled_total == 0
-    assert stats.count("iam", "GenerateCredentialReport", MOTO_ACCOUNT) == 1  # report was missing
+    # the report was missing: Generate starts it, and one Get once it is made
+    assert stats.count("iam", "GenerateCredentialReport", MOTO_ACCOUNT) == 1
+    assert stats.count("iam", "GetCredentialReport", MOTO_ACCOUNT) == 1
+    assert not [key for key in stats.errors if key[:2] == ("iam", "GetCredentialReport")]
     assert time.monotonic() - started < 30
 
 
@@ -98,3 +101,31 @@ def test_invalid_configuration_exits_2_naming_the_variable(run_rootcheck):
     result = run_rootcheck("scan", env={"ROOTCHECK_REGIONS": "moon-base-1"})
     assert result.returncode == 2
     assert result.stderr.decode().startswith("rootcheck: ROOTCHECK_REGIONS:")
+
+
+def test_sign_ins_are_searched_in_us_east_1_whatever_the_regions_setting(moto_server, run_rootcheck):
+    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    with AwsStandIn(hub_account=MOTO_ACCOUNT) as server:
+        server.add_account(MOTO_ACCOUNT, report_state="complete")
+        server.add_events(MOTO_ACCOUNT, "us-east-1", [root_login_record(MOTO_ACCOUNT, now, success=False)])
+        env = server.env() | {"AWS_ENDPOINT_URL_STS": moto_server, "ROOTCHECK_REGIONS": "eu-west-1"}
+        result = run_rootcheck("scan", "--format", "json", env=env)
+        stats = server.stats
+    assert result.returncode == 1, result.stderr.decode()
+    assert [(f["kind"], f["region"]) for f in json_lines(result.stdout)] == [("root_console_login_failed", "us-east-1")]
+    assert {region for (account, region) in stats.max_rate if account == MOTO_ACCOUNT} == {"us-east-1", "eu-west-1"}
+    assert stats.count("cloudtrail", "LookupEvents", MOTO_ACCOUNT) == 3  # Username and ConsoleLogin there, one here
+
+
+def test_a_failing_region_is_named_and_the_others_findings_are_printed(moto_server, run_rootcheck):
+    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    with AwsStandIn(hub_account=MOTO_ACCOUNT) as server:
+        server.add_account(MOTO_ACCOUNT, report_state="complete", fail_regions=["eu-west-1"])
+        server.add_events(MOTO_ACCOUNT, "us-east-1", [root_login_record(MOTO_ACCOUNT, now)])
+        env = server.env() | {"AWS_ENDPOINT_URL_STS": moto_server, "ROOTCHECK_REGIONS": "us-east-1,eu-west-1"}
+        result = run_rootcheck("scan", "--format", "json", env=env)
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    assert f"account {MOTO_ACCOUNT} (eu-west-1): UnrecognizedClientException" in stderr
+    assert [f["kind"] for f in json_lines(result.stdout)] == ["root_console_login"]
+    assert "checked 1 of 1 account(s), 1 with errors, 1 finding(s)" in stderr

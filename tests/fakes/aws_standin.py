@@ -8,8 +8,10 @@ serialises requests and parses answers exactly as it does against AWS:
   ``GetCredentialReport``, ``ListAccountAliases``   query -> XML
 * STS ``GetCallerIdentity``, ``AssumeRole``        query -> XML
 * Account ``ListRegions``              rest-JSON  (``POST /listRegions``)
+* Organizations ``ListAccounts``,
+  ``ListTagsForResource``              JSON 1.1   (the hub only; every registered account is a member)
 
-Point boto3 at it with ``AWS_ENDPOINT_URL_{CLOUDTRAIL,IAM,STS,ACCOUNT}`` (see
+Point boto3 at it with ``AWS_ENDPOINT_URL_{CLOUDTRAIL,IAM,STS,ACCOUNT,ORGANIZATIONS}`` (see
 :meth:`AwsStandIn.env`) or ``endpoint_url=``.  All services share one base URL.
 
 Who is calling and where
@@ -124,7 +126,7 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 _LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType",
                 "ResourceName", "EventSource", "AccessKeyId"}
-_PROTOCOLS = {"cloudtrail": "json", "iam": "query", "sts": "query", "account": "rest-json"}
+_PROTOCOLS = {"cloudtrail": "json", "iam": "query", "sts": "query", "account": "rest-json", "organizations": "json"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -325,6 +327,10 @@ class Stats:
       (``assume_role_ok`` counts the ones that issued credentials).
     * ``max_rate[(account, region)]`` - the most LookupEvents requests (throttled
       ones included) that arrived within any 1 s window.
+    * ``assume_role_peak`` - the most AssumeRole requests that arrived within any 1 s window.
+    * ``peak_connections`` - the most client connections open at once.
+    * ``requests`` - with ``record_requests``: (service, action, Authorization,
+      X-Amz-Security-Token) of every signed request, in arrival order.
     """
 
     def __init__(self) -> None:
@@ -339,6 +345,9 @@ class Stats:
             self.assume_role: collections.Counter = collections.Counter()
             self.assume_role_ok: collections.Counter = collections.Counter()
             self.max_rate: dict = {}
+            self.assume_role_peak = 0
+            self.peak_connections = 0
+            self.requests: list = []
 
     def _bump(self, name: str, key: Any, n: int = 1) -> None:
         with self._lock:
@@ -370,7 +379,8 @@ class Stats:
                 "calls": j(self.calls), "errors": j(self.errors),
                 "throttled": j(self.throttled), "throttled_total": sum(self.throttled.values()),
                 "assume_role": dict(self.assume_role), "assume_role_ok": dict(self.assume_role_ok),
-                "max_rate": j(self.max_rate),
+                "max_rate": j(self.max_rate), "assume_role_peak": self.assume_role_peak,
+                "peak_connections": self.peak_connections,
             }
 
 
@@ -406,6 +416,10 @@ class _Account:
     external_id: str | None = None
     regions: dict | None = None
     fail_regions: frozenset = frozenset()
+    name: str | None = None
+    tags: dict = field(default_factory=dict)
+    rate_per_second: float | None = None  # overrides the stand-in's LookupEvents limit
+    fail_next_pages: str | None = None  # error code answered to LookupEvents with a NextToken
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -475,6 +489,10 @@ class AwsStandIn:
         role_name: the only role name that exists in member accounts (``None``: any).
         report_ready_after: polls (Generate, or Get after the first) until the credential
             report is COMPLETE (0: the first call already answers COMPLETE).
+        report_max_age: seconds after which Generate starts a new report over a complete
+            one (AWS: 4 hours); younger, Generate answers COMPLETE and keeps it.
+        record_requests: keep every signed request's Authorization and security token
+            in ``stats.requests``.
         fail_regions: regions where every CloudTrail call answers
             ``UnrecognizedClientException`` (as a disabled opt-in Region does).
         regions: RegionName -> RegionOptStatus for ListRegions (default
@@ -497,6 +515,8 @@ class AwsStandIn:
         external_id: str | None = None,
         role_name: str | None = None,
         report_ready_after: int = 1,
+        report_max_age: float = 4 * 3600,
+        record_requests: bool = False,
         fail_regions: Iterable[str] = (),
         regions: Mapping[str, str] | None = None,
         hub_account: str = HUB_ACCOUNT,
@@ -513,6 +533,9 @@ class AwsStandIn:
         self.external_id = external_id
         self.role_name = role_name
         self.report_ready_after = int(report_ready_after)
+        self.report_max_age = float(report_max_age)
+        self.record_requests = record_requests
+        self._assume_arrivals: collections.deque = collections.deque()
         self.fail_regions = frozenset(fail_regions)
         self.regions = dict(regions or DEFAULT_REGIONS)
         self.hub_account = hub_account
@@ -599,6 +622,7 @@ class AwsStandIn:
             "AWS_ENDPOINT_URL_IAM": url,
             "AWS_ENDPOINT_URL_STS": url,
             "AWS_ENDPOINT_URL_ACCOUNT": url,
+            "AWS_ENDPOINT_URL_ORGANIZATIONS": url,
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -618,6 +642,10 @@ class AwsStandIn:
         external_id: str | None = None,
         regions: Mapping[str, str] | None = None,
         fail_regions: Iterable[str] | None = None,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        rate_per_second: float | None = None,
+        fail_next_pages: str | None = None,
     ) -> None:
         """Register (or update: ``None`` keeps the current value) a member account.
 
@@ -631,6 +659,12 @@ class AwsStandIn:
         external_id: per-account ExternalId, overriding the stand-in's.
         regions: per-account ListRegions answer (RegionName -> RegionOptStatus).
         fail_regions: regions whose CloudTrail calls answer UnrecognizedClientException.
+        name: the account's name in Organizations ListAccounts (default ``account-<id>``).
+        tags: the account's Organizations tags (ListTagsForResource).
+        rate_per_second: this account's LookupEvents limit per Region, instead of the
+            stand-in's (0: every LookupEvents call is throttled).
+        fail_next_pages: an error code (e.g. ``InvalidNextTokenException``) answered to
+            every LookupEvents call that asks for a further page.
         """
         if not re.fullmatch(r"\d{12}", account_id):
             raise ValueError(f"account id must be 12 digits: {account_id!r}")
@@ -655,6 +689,14 @@ class AwsStandIn:
                 acct.regions = dict(regions)
             if fail_regions is not None:
                 acct.fail_regions = frozenset(fail_regions)
+            if name is not None:
+                acct.name = name
+            if tags is not None:
+                acct.tags = dict(tags)
+            if rate_per_second is not None:
+                acct.rate_per_second = rate_per_second
+            if fail_next_pages is not None:
+                acct.fail_next_pages = fail_next_pages
             self._accounts[account_id] = acct
 
     def add_events(self, account_id: str, region: str, records: Iterable[dict | str]) -> None:
@@ -762,6 +804,9 @@ class AwsStandIn:
     def _track(self, conn: Any, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
+            open_now = len(self._conns)
+        with self.stats._lock:
+            self.stats.peak_connections = max(self.stats.peak_connections, open_now)
 
     def _handle_http(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict, bytes]:
         split = urlsplit(raw_path)
@@ -800,6 +845,9 @@ class AwsStandIn:
                     "SerializationException", "Request body is not valid JSON", 400))
 
         token = headers.get("X-Amz-Security-Token")
+        if self.record_requests:
+            with self.stats._lock:
+                self.stats.requests.append((service, action, auth, token))
         return self._dispatch(protocol, service, action, region, access_key, token, params)
 
     def _control(self, path: str) -> tuple[int, dict, bytes]:
@@ -873,6 +921,8 @@ class AwsStandIn:
             ("sts", "GetCallerIdentity"): self._caller_identity,
             ("sts", "AssumeRole"): self._assume_role,
             ("account", "ListRegions"): self._list_regions,
+            ("organizations", "ListAccounts"): self._list_accounts,
+            ("organizations", "ListTagsForResource"): self._list_tags,
         }
         fn = table.get((service, action))
         if fn is None:
@@ -889,20 +939,33 @@ class AwsStandIn:
                 raise AwsError("AccessDenied", msg, 403)
             raise AwsError("AccessDeniedException", msg, 400 if protocol == "json" else 403)
 
-        if (service, action) == ("cloudtrail", "LookupEvents") and not self._rate_ok((acct.account_id, region), now):
+        if (service, action) == ("sts", "AssumeRole"):
+            self._observe_assume_role(now)
+        rate = self.rate_per_second if acct.rate_per_second is None else acct.rate_per_second
+        if (service, action) == ("cloudtrail", "LookupEvents") and (
+                not self._rate_ok((acct.account_id, region), now, rate) or acct.rate_per_second == 0):
             self.stats._bump("throttled", (acct.account_id, region))
             raise AwsError("ThrottlingException", "Rate exceeded", 400)
 
         return lambda: fn(principal, acct, region, params)
 
-    def _rate_ok(self, key: tuple, now: float) -> bool:
+    def _observe_assume_role(self, now: float) -> None:
+        with self._lock:
+            arrivals = self._assume_arrivals
+            arrivals.append(now)
+            while arrivals[0] <= now - 1.0:
+                arrivals.popleft()
+            peak = len(arrivals)
+        with self.stats._lock:
+            self.stats.assume_role_peak = max(self.stats.assume_role_peak, peak)
+
+    def _rate_ok(self, key: tuple, now: float, rate: float | None) -> bool:
         with self._lock:
             arrivals = self._arrivals[key]
             arrivals.append(now)
             while arrivals and arrivals[0] <= now - 1.0:
                 arrivals.popleft()
             observed = len(arrivals)
-            rate = self.rate_per_second
             ok = True
             if rate:
                 limit = max(1, math.ceil(rate))
@@ -977,6 +1040,8 @@ class AwsStandIn:
             [acct.account_id, region, attr_key, attr_val, start, end, p.get("EventCategory")]
         ).encode()).hexdigest()[:16]
         cursor = None
+        if p.get("NextToken") and acct.fail_next_pages:
+            raise AwsError(acct.fail_next_pages, "The next page cannot be read.", 400)
         if p.get("NextToken"):
             try:
                 tok = _unb64_token(p["NextToken"])
@@ -1025,6 +1090,12 @@ class AwsStandIn:
                     acct.report_state, acct.report_generated = "complete", time.time()
                     return {"State": "COMPLETE"}
                 return {"State": "INPROGRESS"}
+            if time.time() - (acct.report_generated or 0) > self.report_max_age:
+                acct.report_state, acct.report_remaining = "in_progress", self.report_ready_after
+                if acct.report_remaining <= 0:
+                    acct.report_state, acct.report_generated = "complete", time.time()
+                    return {"State": "COMPLETE"}
+                return {"State": "STARTED", "Description": "Starting a new report generation task"}
             return {"State": "COMPLETE"}
 
     def _get_report(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
@@ -1117,6 +1188,38 @@ class AwsStandIn:
             "AssumedRoleUser": {"AssumedRoleId": issued.user_id, "Arn": issued.arn},
         }
 
+    # ------------------------------------------------------------ Organizations
+
+    def _organization_caller(self, principal: _Principal) -> None:
+        if principal.account != self.hub_account:
+            raise AwsError("AWSOrganizationsNotInUseException",
+                           "Your account is not a member of an organization.", 400)
+
+    def _list_accounts(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
+        self._organization_caller(principal)
+        size = int(p.get("MaxResults") or 20)
+        if not 1 <= size <= 20:
+            raise AwsError("InvalidInputException", "MaxResults must be between 1 and 20", 400)
+        start = int(_unb64_token(p["NextToken"])["o"]) if p.get("NextToken") else 0
+        with self._lock:
+            accounts = sorted(self._accounts.values(), key=lambda a: a.account_id)[start:start + size + 1]
+        out: dict = {"Accounts": [{
+            "Id": a.account_id, "Arn": f"arn:aws:organizations::{self.hub_account}:account/o-standin/{a.account_id}",
+            "Email": f"{a.account_id}@example.com", "Name": a.name or f"account-{a.account_id}",
+            "Status": "ACTIVE", "State": "ACTIVE", "JoinedMethod": "CREATED"} for a in accounts[:size]]}
+        if len(accounts) > size:
+            out["NextToken"] = _b64_token({"o": start + size})
+        return out
+
+    def _list_tags(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
+        self._organization_caller(principal)
+        with self._lock:
+            target = self._accounts.get(p.get("ResourceId", ""))
+        if target is None:
+            raise AwsError("TargetNotFoundException", "We can't find a root, OU, account, or policy with the "
+                           "TargetId that you specified.", 400)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(target.tags.items())]}
+
     # ------------------------------------------------------------ Account
 
     def _list_regions(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
@@ -1173,6 +1276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--external-id", default=None)
     ap.add_argument("--role-name", default=None)
     ap.add_argument("--report-ready-after", type=int, default=None)
+    ap.add_argument("--report-max-age", type=float, default=None,
+                    help="seconds after which Generate makes a new report (default 4 h, as AWS)")
     ap.add_argument("--manifest", help="write a JSON manifest (url, hub credentials, accounts)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -1182,6 +1287,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_per_second": args.rate, "page_size": args.page_size,
         "credential_lifetime": args.credential_lifetime, "external_id": args.external_id,
         "role_name": args.role_name, "report_ready_after": args.report_ready_after,
+        "report_max_age": args.report_max_age,
         "verbose": args.verbose or None,
     }.items() if v is not None}
     standin = AwsStandIn.from_config(args.config, **overrides) if args.config else AwsStandIn(**overrides)
@@ -1198,7 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
             standin.add_events(acct, "us-east-1", [root_login_record(acct, when, mfa_used=True)])
             report = root_report_csv(acct, password_last_used=when.replace(microsecond=0))
             root_accounts.append(acct)
-        standin.add_account(acct, alias=f"acct-{i + 1:05d}", report_csv=report)
+        standin.add_account(acct, alias=f"acct-{i + 1:05d}", name=f"acct-{i + 1:05d}", report_csv=report)
         if args.noise_events:
             standin.add_events(acct, "us-east-1", [
                 {"eventVersion": "1.08",

@@ -493,3 +493,47 @@ def test_runs_as_a_process_until_sigterm(tmp_path):
         assert proc.wait(timeout=10) == 0
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_organizations_lists_every_account_with_names_and_tags():
+    with AwsStandIn() as s:
+        for n in range(25):
+            s.add_account(f"5000000000{n:02d}", name=f"member-{n}", tags={"team": f"t{n}"})
+        orgs = client(s, "organizations")
+        listed = [a for page in orgs.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+        assert len(listed) == 26 and {a["State"] for a in listed} == {"ACTIVE"}
+        assert {a["Name"] for a in listed} >= {"member-0", "member-24"}
+        assert orgs.list_tags_for_resource(ResourceId="500000000003")["Tags"] == [{"Key": "team", "Value": "t3"}]
+        with pytest.raises(ClientError, match="TargetNotFoundException"):
+            orgs.list_tags_for_resource(ResourceId="599999999999")
+
+
+def test_generate_makes_a_new_report_only_over_an_old_one():
+    with AwsStandIn(report_ready_after=1, report_max_age=0.2) as s:
+        s.add_account(PROD, report_state="complete")
+        iam = client(s, "iam", creds=creds_for(s, PROD))
+        assert iam.generate_credential_report()["State"] == "COMPLETE"  # the report is young
+        time.sleep(0.3)
+        assert iam.generate_credential_report()["State"] == "STARTED"
+        assert iam.generate_credential_report()["State"] == "COMPLETE"
+
+
+def test_failures_on_demand_and_the_request_log():
+    with AwsStandIn(record_requests=True) as s:
+        s.add_account(PROD, rate_per_second=0, fail_next_pages="InvalidNextTokenException")
+        s.add_events(PROD, "us-east-1", [root_login_record(PROD) for _ in range(3)])
+        creds = creds_for(s, PROD)
+        cloudtrail = client(s, "cloudtrail", creds=creds, retries=NO_RETRY)
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            cloudtrail.lookup_events()
+        s.add_account(PROD, rate_per_second=2)
+        page = cloudtrail.lookup_events(MaxResults=1)
+        with pytest.raises(ClientError, match="InvalidNextTokenException"):
+            cloudtrail.lookup_events(MaxResults=1, NextToken=page["NextToken"])
+        assert s.stats.assume_role_peak == 1
+        assert [(service, action, token) for service, action, _, token in s.stats.requests] == [
+            ("sts", "AssumeRole", None)] + [("cloudtrail", "LookupEvents", creds["SessionToken"])] * 3
+
+
+def creds_for(standin, account):
+    return client(standin, "sts").assume_role(RoleArn=ROLE.format(account), RoleSessionName="rootcheck")["Credentials"]

@@ -451,12 +451,32 @@ def test_account_failures_count_in_a_row_and_reset_when_checked(store):
     assert store.state.account(account)["failures"] == 0
     assert [store.state.account_failed(account, "AccessDenied") for _ in range(3)] == [1, 2, 3]
     assert account in {a["account_id"] for a in store.state.failing_accounts()}
-    store.state.account_checked(account, T0, T0, report_seen_at=T0 - timedelta(hours=1), mfa_off_since=None)
+    store.state.account_checked(account, T0)
+    store.state.report_seen(account, T0 - timedelta(hours=1), None)
     state = store.state.account(account)
-    assert (state["failures"], state["last_error"], state["cursor"], state["report_seen_at"]) == \
+    assert (state["failures"], state["last_error"], state["last_checked_at"], state["report_seen_at"]) == \
         (0, None, T0, T0 - timedelta(hours=1))
-    store.state.account_checked(account, T0 + timedelta(minutes=5), T0, report_seen_at=None, mfa_off_since="x")
+    store.state.report_seen(account, None, "x")
     assert store.state.account(account)["report_seen_at"] == T0 - timedelta(hours=1), "kept when not re-read"
+
+
+def test_region_cursors_move_on_their_own_and_count_failures(store):
+    account = account_id()
+    store.cursors.advanced(account, "us-east-1", T0)
+    assert [store.cursors.failed(account, "eu-west-1", "UnrecognizedClientException") for _ in range(3)] == [1, 2, 3]
+    store.cursors.advanced(account, "eu-west-1", T0 + timedelta(minutes=5))
+    assert store.cursors.of(account) == {"us-east-1": T0, "eu-west-1": T0 + timedelta(minutes=5)}
+    assert store.cursors.failed(account, "eu-west-1", "again") == 1, "a success resets the count"
+
+
+def test_the_directory_is_replaced_whole(store):
+    from bot.models import Account
+
+    store.directory.replace([Account("300000000101", "a", owners=("U0A",)), Account("300000000102")], T0)
+    store.directory.replace([Account("300000000101", "renamed", owners=("U0A", "x@y.io"))], T0 + timedelta(hours=1))
+    assert [(a.id, a.name, a.owners) for a in store.directory.accounts()] == [
+        ("300000000101", "renamed", ("U0A", "x@y.io"))]
+    assert store.directory.refreshed_at() == T0 + timedelta(hours=1)
 
 
 def test_sweeps_are_recorded(store):
@@ -464,7 +484,7 @@ def test_sweeps_are_recorded(store):
     sweep = store.state.sweep_started(holder, T0 + timedelta(days=3650))
     assert store.state.last_sweep(finished=False).id == sweep
     error = AccountError("300000000009", "AccessDenied", "denied", hint="fix the role")
-    store.state.sweep_finished(sweep, T0 + timedelta(days=3650, seconds=3), 4, [error], 2)
+    store.state.sweep_finished(sweep, T0 + timedelta(days=3650, seconds=3), 4, [error], 2, 1)
     last = store.state.last_sweep()
     assert (last.id, last.accounts, last.failed, last.findings) == (sweep, 5, 1, 2)
     assert last.errors[0]["code"] == "AccessDenied"
