@@ -199,6 +199,7 @@ class Monitor:
         if evidence.alias and account in self.accounts and not self.accounts[account].name:
             known = self.accounts[account]
             self.accounts[account] = Account(account, evidence.alias, known.channel, known.role_arn, known.owners)
+            self.store.alerts.touch(account)  # alerts posted before the alias was read show it too
         if seen.signins_read and not evidence.errors:
             self.store.state.account_checked(account, now)
             self.store.alerts.resolve_region_gap(account, None, now)

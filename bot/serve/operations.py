@@ -133,11 +133,12 @@ class Operations:
         answer(":mag: Scan started. I will post here when it is done.")
         try:
             outcome = self.sweep(only)
-            answer(scan_text(outcome.accounts, len(outcome.new_findings), outcome.errors))
+            summary = scan_text(outcome.accounts, len(outcome.new_findings), outcome.errors)
         except Exception as exc:  # noqa: BLE001 - tell the user; the log has the details
-            answer(f":warning: The scan failed: {exc}")
-        finally:
+            summary = f":warning: The scan failed: {exc}"
+        finally:  # let go first: whoever reads the summary may start the next scan at once
             self.store.state.release_lease("scan", holder)
+        answer(summary)
 
     def expect(self, user: str, account: str, duration: timedelta, reason: str) -> None:
         """Open a window of planned root use, and say so in the account's alert channel: a window

@@ -138,6 +138,13 @@ class Alerts:
                 conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
         return ids
 
+    def touch(self, account_id: str) -> None:
+        """Something every alert of the account shows changed (its name): they are edited."""
+        with self.write() as conn:
+            conn.execute(update(alerts).where(alerts.c.account_id == account_id, alerts.c.acked_at.is_(None),
+                                              alerts.c.state.in_(("pending", "posting", "posted")))
+                         .values(version=alerts.c.version + 1))
+
     def resolve_region_gap(self, account_id: str, region: str | None, now: datetime) -> list[str]:
         """Coverage gaps of this account (of this Region; None: of the whole account) checked again."""
         query = select(findings).where(findings.c.account_id == account_id, findings.c.kind == "coverage_gap",
