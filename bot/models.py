@@ -346,17 +346,18 @@ class Window:
 class Evidence:
     """One finished piece of one account's evidence, handed over as soon as it is complete.
 
-    Per account and sweep: a "lookups" part per Region searched (us-east-1's covers both its lookups;
-    with an error, it still carries the records read before the failure), a "report" part when the
-    credential report was due, and exactly one "done" part, last, always: it carries the alias or
-    Organizations name and the failures of the account as a whole (AssumeRole, ListRegions).
+    Per account and sweep: a "page" part for every LookupEvents page with records (handed over as it
+    is read), a "lookups" part per Region searched once all its pages are read (us-east-1's covers both
+    its lookups; its errors say whether every page was read), a "report" part when the credential
+    report was due, and exactly one "done" part, last, always: it carries the alias or Organizations
+    name and the failures of the account as a whole (AssumeRole, ListRegions).
     """
 
     account: Account
-    part: str  # "lookups" | "report" | "done"
+    part: str  # "page" | "lookups" | "report" | "done"
     region: str | None = None  # lookups: the Region searched
     window: Window | None = None  # lookups: the window searched (a cursor may advance to window.end on success)
-    records: list[dict] = field(default_factory=list)  # lookups
+    records: list[dict] = field(default_factory=list)  # page
     report_row: dict | None = None  # report
     report_time: datetime | None = None  # report
     alias: str | None = None  # done: the alias or Organizations name when known

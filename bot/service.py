@@ -74,6 +74,7 @@ def sweep(collector: EvidenceCollector, accounts: Iterable[Account], window: Cal
     """
     result = SweepResult()
     lock = threading.Lock()
+    seen: set[str] = set()  # us-east-1's two lookups may return the same record on different pages
 
     def part(evidence: Evidence) -> None:  # called from the collector's worker threads
         account = evidence.account
@@ -82,6 +83,8 @@ def sweep(collector: EvidenceCollector, accounts: Iterable[Account], window: Cal
         else:
             findings = evidence_findings(evidence, None)
         with lock:
+            findings = [f for f in findings if f.id not in seen]
+            seen.update(f.id for f in findings)
             result.findings.extend(findings)
             result.errors.extend(evidence.errors)
             if evidence.part == "lookups" and evidence.region == SIGNIN_REGION and not evidence.errors:

@@ -3,8 +3,10 @@
 Lookups: `Username=root` in every searched Region (root activity without reading every event), plus
 `EventName=ConsoleLogin`, in us-east-1, which is always searched whatever `ROOTCHECK_REGIONS` says: AWS
 records every root sign-in and every global-service call there, and a failed root sign-in is not always
-attributed to the user name `root`. A Region's part goes out as soon as its pages are read, so a root
-sign-in is stored without waiting for the credential report.
+attributed to the user name `root`. Each page's records go out as a "page" part the moment the page is
+read, so a root sign-in is stored (and posted) without waiting for the rest of the paging or for the
+credential report; a Region's "lookups" part follows once all its pages are read, saying whether they
+all were (the cursor moves only then).
 
 Every AWS call is one small task on a bounded pool. A call that must wait (its account's LookupEvents
 pace, a credential report being generated, a retry's backoff) goes back on the timer instead of holding
@@ -226,6 +228,7 @@ class _Lookup:
         return None
 
     def _absorb(self, events: list[dict]) -> None:
+        """Hand the page's records over now: one page of a busy Region may hold a sign-in."""
         records, skipped = [], 0
         for event in events:
             for item in unwrap({"CloudTrailEvent": event.get("CloudTrailEvent", "")}):
@@ -234,8 +237,11 @@ class _Lookup:
                 else:
                     records.append(item)
         with self.job._lock:
-            self.part.evidence.records.extend(records)
             self.part.evidence.skipped += skipped
+        if records:
+            evidence = self.part.evidence
+            self.job.deliver(Evidence(self.job.account, "page", region=evidence.region, window=evidence.window,
+                                      records=records))
 
 
 class _Report:

@@ -154,8 +154,9 @@ class Monitor:
                 outcome: SweepOutcome, held: list[Finding]) -> None:
         account = evidence.account.id
         outcome.errors.extend(evidence.errors)
-        if evidence.part == "lookups":
-            self._store(found, now, outcome, held)  # what was read is stored, even when a later page failed
+        if evidence.part == "page":
+            self._store(found, now, outcome, held)  # stored as read, even when a later page fails
+        elif evidence.part == "lookups":
             self._lookups(account, evidence, seen, now, outcome, held)
         elif evidence.part == "report":
             self._report(account, evidence, found, seen, now, outcome, held)

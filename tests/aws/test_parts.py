@@ -36,10 +36,13 @@ def test_a_sign_in_is_handed_over_before_the_report_is_ready_and_done_comes_last
     server.add_events(account.id, "us-east-1", [root_login_record(account.id, HOUR_AGO)])
     parts = []
     result = sweep(Sweeper(load_settings(), lookup_interval=0.01, report_poll=0.3), [account], START, parts=parts)
-    assert [(e.part, e.region) for e, _ in parts] == [("lookups", "us-east-1"), ("report", None), ("done", None)]
-    lookups, found = parts[0]
-    assert [f.kind for f in found] == ["root_console_login"] and lookups.window.start == START
-    assert parts[1][0].report_row is not None and parts[2][0].errors == []
+    assert [(e.part, e.region) for e, _ in parts] == [("page", "us-east-1"), ("page", "us-east-1"),
+                                                      ("lookups", "us-east-1"), ("report", None), ("done", None)]
+    page, found = parts[0]
+    assert [f.kind for f in found] == ["root_console_login"] and page.window.start == START
+    assert parts[1][1] == [], "the other lookup's page holds the same sign-in: one finding"
+    assert parts[2][0].window.start == START and parts[2][0].errors == [] and parts[2][0].records == []
+    assert parts[3][0].report_row is not None and parts[4][0].errors == []
     assert result.checked == [account.id]
 
 
@@ -54,12 +57,14 @@ def test_a_failed_page_keeps_the_records_read_before_it(hub_env, monkeypatch):
     parts = []
     result = sweep(Sweeper(load_settings(), lookup_interval=0.01), [account], START,
                    report_due=lambda a: False, parts=parts)
-    by_region = {e.region: (e, found) for e, found in parts if e.part == "lookups"}
-    us, us_found = by_region["us-east-1"]
+    by_region = {e.region: e for e, found in parts if e.part == "lookups"}
+    pages = {region: [(e, found) for e, found in parts if e.part == "page" and e.region == region]
+             for region in by_region}
+    us, us_found = by_region["us-east-1"], [f for _, found in pages["us-east-1"] for f in found]
     assert [e.code for e in us.errors] == ["InvalidNextTokenException"] and us.errors[0].region == "us-east-1"
-    assert len(us.records) == 50 + 1  # Username=root's first page, and the ConsoleLogin lookup
+    assert sum(len(e.records) for e, _ in pages["us-east-1"]) == 50 + 1  # root's 1st page, ConsoleLogin's
     assert "root_console_login" in {f.kind for f in us_found} and len(us_found) == 51
-    eu, eu_found = by_region["eu-west-1"]
+    eu, eu_found = by_region["eu-west-1"], [f for _, found in pages["eu-west-1"] for f in found]
     assert eu.errors == [] and [f.region for f in eu_found] == ["eu-west-1"]
     assert [e.part for e, _ in parts][-1] == "done" and "report" not in [e.part for e, _ in parts]
     assert result.checked == [] and len(result.findings) == 52
@@ -122,6 +127,6 @@ def test_us_east_1_is_searched_even_when_the_regions_cannot_be_listed(hub_env, m
     parts = []
     result = sweep(Sweeper(load_settings(), lookup_interval=0.01), [account], START, report_due=lambda a: False,
                    parts=parts)
-    assert [(e.part, e.region) for e, _ in parts] == [("lookups", "us-east-1"), ("done", None)]
+    assert [(e.part, e.region) for e, _ in parts if e.part != "page"] == [("lookups", "us-east-1"), ("done", None)]
     assert [f.kind for f in result.findings] == ["root_console_login"] and result.checked == [account.id]
     assert [e.code for e in parts[-1][0].errors] == ["AccessDeniedException"]
