@@ -64,3 +64,20 @@ def test_signing_secret_check(run_rootcheck, fake_slack, standin, tmp_path):
     result = run_rootcheck("doctor", env=env)
     assert result.returncode == 1
     assert "SLACK_SIGNING_SECRET is not set" in " ".join(result.stdout.decode().split())
+
+
+def test_owners_that_cannot_be_asked_are_named(run_rootcheck, fake_slack, standin, tmp_path):
+    account = new_account_id()
+    standin.add_account(account, report_state="complete")
+    fake_slack.add_user("U0DOCOWNER", email="doc.owner@example.com")
+    fake_slack.add_user("U0GONE", deleted=True)
+    accounts = tmp_path / "accounts.yml"
+    accounts.write_text(f'- id: "{account}"\n  owners: [doc.owner@example.com, nobody@example.com, U0GONE]\n')
+    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS_FILE=str(accounts),
+                    ROOTCHECK_CHANNEL=_channel(fake_slack))
+    result = run_rootcheck("doctor", env=env)
+    out = " ".join(result.stdout.decode().split())
+    assert result.returncode == 1
+    assert f"owners of {account}" in out and "nobody@example.com resolves to nobody" in out
+    assert "no direct message to U0GONE:" in out and "user_disabled" in out  # a table cell may wrap between them
+    assert "doc.owner" not in out, "an owner who resolves and can be asked is not a problem"

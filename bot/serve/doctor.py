@@ -23,13 +23,13 @@ def run(settings: Settings) -> int:
     accounts = []
     if checks[0].ok:
         try:
-            accounts = sweeper.accounts(sweeper.discover())
+            accounts = sweeper.accounts(sweeper.discover(settings.owner_tag))
         except Exception as exc:  # noqa: BLE001 - a bad accounts file or denied discovery is a check result
             checks.append(Check("aws", "accounts", False, str(exc), "fix the account configuration"))
         checks += probe_accounts(sweeper.sessions, accounts, settings.all_regions, settings.concurrency)
     channels = list(dict.fromkeys([c for c in [settings.channel, *(a.channel for a in accounts)] if c]))
     checks += probe_slack(secret(settings.slack_bot_token), secret(settings.slack_app_token),
-                          settings.slack_signing_secret is not None, settings.slack_api_url, channels)
+                          settings.slack_signing_secret is not None, settings.slack_api_url, channels, accounts)
     if not settings.channel:
         checks.append(Check("slack", "ROOTCHECK_CHANNEL", False, "not set", "set the alert channel's ID (C…)"))
     print_checks(checks)

@@ -141,7 +141,14 @@ class Commands:
         accounts = list(self.bot.monitor.accounts.values()) or self.bot.monitor.refresh_accounts()
         visible = self._visible(request, [a.id for a in accounts])
         accounts = [a for a in accounts if visible is None or a.id in visible]
-        answer(accounts_text(accounts, {a.id: self.bot.store.state.account(a.id) for a in accounts}))
+        answer(accounts_text(accounts, {a.id: self.bot.store.state.account(a.id) for a in accounts}, self._email))
+
+    def _email(self, address: str) -> dict[str, str | None]:
+        """{address: the user it resolves to, or None}; {} when Slack cannot say right now."""
+        try:
+            return {address: self.bot.authz.people.email(address)}
+        except Exception:  # noqa: BLE001 - a listing shows the address as written then
+            return {}
 
     def _scan(self, request: Request, answer: Callable[[str], None]) -> None:
         only = scan_args(request.args)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot.models import Check
+from bot.models import Account, Check
+from bot.slack.people import People
 from bot.slack.ids import BOT_SCOPES
 from bot.slack.notifier import FIXES, make_client
 
 
 def probe_slack(token: str | None, app_token: str | None, signing_secret: bool, base_url: str,
-                channels: list[str]) -> list[Check]:
+                channels: list[str], accounts: list[Account] = ()) -> list[Check]:
     if not token:
         return [Check("slack", "SLACK_BOT_TOKEN", False, "not set", "set the bot token (xoxb-…) of the app")]
     client = make_client(token, base_url, retries=1)
@@ -22,7 +23,30 @@ def probe_slack(token: str | None, app_token: str | None, signing_secret: bool, 
         return checks
     checks.append(_mode(app_token, signing_secret, base_url))
     checks += [_channel(client, channel) for channel in channels]
+    people = People(client)
+    checks += [_owners(client, people, account) for account in accounts if account.owners]
     return checks
+
+
+def _owners(client: WebClient, people: People, account: Account) -> Check:
+    """The account's owners resolve to people, and the bot can open a direct message with each."""
+    subject = f"owners of {account.id}"
+    try:
+        resolved = people.resolve(account.owners)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        return Check("slack", subject, False, f"cannot resolve them: {_error(exc)}",
+                     FIXES.get(_error(exc), "check the scopes users:read, users:read.email and usergroups:read"))
+    problems = [f"{email} resolves to nobody" for email in resolved.unresolved]
+    for user in resolved.users:
+        try:
+            client.conversations_open(users=user)
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            problems.append(f"no direct message to {user}: {_error(exc)}")
+    if problems:
+        return Check("slack", subject, False, "; ".join(problems),
+                     "fix the owners in the accounts file or the owner tag (a Slack user id, user-group id or "
+                     "an email address a member uses); a deactivated user cannot be asked")
+    return Check("slack", subject, True, f"{len(resolved.users)} owner(s) can be asked")
 
 
 def _auth(client: WebClient) -> Check:

@@ -64,7 +64,10 @@ def open_text(alerts: list[AlertRecord], name_of: Callable[[str | None], str | N
     return "\n".join(lines)
 
 
-def accounts_text(accounts: Iterable[Account], states: dict[str, dict]) -> str:
+def accounts_text(accounts: Iterable[Account], states: dict[str, dict],
+                  owners: Callable[[str], dict[str, str | None]] = lambda entry: {}) -> str:
+    """The accounts, when each was last checked, which are failing, and their owners: `owners(entry)`
+    maps an email address to the user it resolves to (None: nobody)."""
     accounts = list(accounts)
     lines = [f"*{len(accounts)} account(s) watched*"]
     for account in accounts[:MAX_LINES * 4]:
@@ -72,10 +75,21 @@ def accounts_text(accounts: Iterable[Account], states: dict[str, dict]) -> str:
         checked = _t(state.get("last_checked_at")) if state.get("last_checked_at") else "not yet"
         failing = f", :warning: failing {state['failures']}x" if state.get("failures") else ""
         name = f" {mrkdwn(account.name)}" if account.name else ""
-        lines.append(f"• `{account.id}`{name}: checked {checked}{failing}")
+        owned = f"; owners: {', '.join(_owner(entry, owners) for entry in account.owners)}" if account.owners else ""
+        lines.append(f"• `{account.id}`{name}: checked {checked}{failing}{owned}")
     if len(accounts) > MAX_LINES * 4:
         lines.append(f"…and {len(accounts) - MAX_LINES * 4} more")
     return "\n".join(lines)
+
+
+def _owner(entry: str, resolve: Callable[[str], dict[str, str | None]]) -> str:
+    if "@" not in entry:
+        return f"<!subteam^{mrkdwn(entry)}>" if entry.startswith("S") else f"<@{mrkdwn(entry)}>"
+    found = resolve(entry)
+    if entry not in found:
+        return f"`{mrkdwn(entry)}`"
+    user = found[entry]
+    return f"<@{mrkdwn(user)}> (`{mrkdwn(entry)}`)" if user else f"`{mrkdwn(entry)}` :warning: resolves to nobody"
 
 
 def scan_text(accounts: int, new_findings: int, errors: list) -> str:

@@ -17,9 +17,10 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.checks.cloudtrail import check_record
-from bot.slack import actions, commands
-from bot.slack.blocks import render_alert
-from bot.slack.ids import ACK_ACTION, BOT_SCOPES, COMMAND, REMEDIATION_ACTION
+from bot.slack import actions, commands, confirm_listeners
+from bot.slack.blocks import render_alert, render_question, render_reason_modal
+from bot.slack.ids import (ACK_ACTION, BOT_SCOPES, COMMAND, CONFIRM_NO_ACTION, CONFIRM_VIEW, CONFIRM_YES_ACTION,
+                          REMEDIATION_ACTION)
 from tests.fakes.aws_standin import root_login_record
 from tests.fakes.slack_api import FakeSlack
 from tests.slack.records import digest_of, record_of
@@ -98,6 +99,7 @@ class _Recorder:
     def __init__(self):
         self.commands: list[str] = []
         self.actions: list[str] = []
+        self.views: list[str] = []
 
     def command(self, name):
         self.commands.append(name)
@@ -107,6 +109,10 @@ class _Recorder:
         self.actions.append(action_id)
         return lambda function: function
 
+    def view(self, callback_id):
+        self.views.append(callback_id)
+        return lambda function: function
+
 
 def _rendered_action_ids() -> set[str]:
     now = datetime(2026, 8, 20, tzinfo=timezone.utc)
@@ -114,16 +120,19 @@ def _rendered_action_ids() -> set[str]:
     ids = set()
     for message in (render_alert(record_of([finding]), lambda a: None, "https://example.com/guide", now),
                     render_alert(digest_of([finding] * 6), lambda a: None, "https://example.com/guide", now,
-                                 [finding] * 6)):
+                                 [finding] * 6),
+                    render_question(record_of([finding]), "U0OWNER", lambda a: None, None)):
         ids |= {e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
     return ids
 
 
 def test_rendered_action_ids_are_exactly_the_known_ones_and_all_have_listeners():
     rendered = _rendered_action_ids()
-    assert rendered == {ACK_ACTION, REMEDIATION_ACTION}
+    assert rendered == {ACK_ACTION, REMEDIATION_ACTION, CONFIRM_YES_ACTION, CONFIRM_NO_ACTION}
     recorder = _Recorder()
     actions.register(recorder, None, lambda job: None)
+    confirm_listeners.register(recorder, None, lambda job: None, Exception)
+    assert recorder.views == [CONFIRM_VIEW] and render_reason_modal("a")["callback_id"] == CONFIRM_VIEW
     assert len(recorder.actions) == len(set(recorder.actions))
     assert set(recorder.actions) <= rendered  # no listener waits for a button nobody can press
     assert rendered <= set(recorder.actions)  # and every button is answered (a URL button too)
