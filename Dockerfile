@@ -4,9 +4,11 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/rootcheck
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+# Exactly the tested versions, checked against their hashes; then rootcheck itself, adding nothing.
+RUN /opt/rootcheck/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY bot ./bot
-RUN /opt/rootcheck/bin/pip install --no-cache-dir ".[postgres]"
+RUN /opt/rootcheck/bin/pip install --no-cache-dir --no-deps .
 
 # Final stage: the virtualenv only, run as an unprivileged user.
 FROM python:3.11-slim

@@ -36,9 +36,29 @@ def test_dockerignore_keeps_secrets_and_state_out():
     assert {".git", ".venv", ".env", "*.db", "tests"} <= set(ignored)
 
 
-def test_ci_runs_the_dockerfile_install_command():
-    install = re.search(r'^RUN /opt/rootcheck/bin/pip install (.+)$', DOCKERFILE, re.M).group(1)
-    assert f"pip\" install -q {install}" in (ROOT / ".ci" / "run").read_text()
+def test_ci_runs_the_dockerfile_install_commands():
+    installs = re.findall(r'^RUN /opt/rootcheck/bin/pip install (.+)$', DOCKERFILE, re.M)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert len(installs) == 2 and all(f"pip\" install -q {install}" in ci for install in installs)
+
+
+def test_the_image_installs_exactly_the_locked_and_hashed_versions():
+    """The image built tomorrow is the one tested today: every dependency pinned, with its hash."""
+    from packaging.requirements import Requirement
+
+    installs = re.findall(r'^RUN /opt/rootcheck/bin/pip install (.+)$', DOCKERFILE, re.M)
+    assert "--require-hashes -r requirements.lock" in installs[0] and "--no-deps ." in installs[1]
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", lock, re.M))
+    blocks = re.split(r"^(?=[a-z0-9])", lock, flags=re.M)[1:]
+    assert blocks and all("--hash=sha256:" in block for block in blocks), "every pin has its hash"
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"] + project["optional-dependencies"]["postgres"]:
+        requirement = Requirement(spec)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins and requirement.specifier.contains(pins[name]), f"{spec} is not locked"
 
 
 def test_health_command_reports_failure_without_a_server(tmp_path):
