@@ -54,6 +54,7 @@ class _Account:
     cursors: dict[str, datetime | None]
     signins_read: bool = False
     failed: list[AccountError] = field(default_factory=list)
+    unstored: set[str] = field(default_factory=set)  # Regions with a page that could not be stored
 
 
 class Monitor:
@@ -125,12 +126,14 @@ class Monitor:
             with self._lock:
                 self._absorb(evidence, found, seen[evidence.account.id], now, outcome, held)
 
-        self.sweeper.sweep(accounts, window=lambda a, region: Window(self._start(seen[a.id], region, now), now),
-                           report_due=lambda a: report_due(a.id, seen[a.id].state["report_seen_at"], now,
-                                                           REPORT_CADENCE),
-                           report_since=lambda a: seen[a.id].state.get("report_seen_at") or now - self.lookback,
-                           mfa_since=lambda a: seen[a.id].state["mfa_off_since"], on_part=part)
-        self._release_held(held, now)
+        try:
+            self.sweeper.sweep(accounts, window=lambda a, region: Window(self._start(seen[a.id], region, now), now),
+                               report_due=lambda a: report_due(a.id, seen[a.id].state["report_seen_at"], now,
+                                                               REPORT_CADENCE),
+                               report_since=lambda a: seen[a.id].state.get("report_seen_at") or now - self.lookback,
+                               mfa_since=lambda a: seen[a.id].state["mfa_off_since"], on_part=part)
+        finally:  # a sweep that fails half-way still lets its held findings out
+            self._release_held(held, now)
         self.store.state.sweep_finished(sweep_id, self.clock(), outcome.accounts - len(outcome.unchecked),
                                         outcome.errors, len(outcome.new_findings), len(outcome.unchecked))
         return outcome
@@ -155,7 +158,11 @@ class Monitor:
         account = evidence.account.id
         outcome.errors.extend(evidence.errors)
         if evidence.part == "page":
-            self._store(found, now, outcome, held)  # stored as read, even when a later page fails
+            try:
+                self._store(found, now, outcome, held)  # stored as read, even when a later page fails
+            except Exception:
+                seen.unstored.add(evidence.region or SIGNIN_REGION)  # its cursor must not move past them
+                raise
         elif evidence.part == "lookups":
             self._lookups(account, evidence, seen, now, outcome, held)
         elif evidence.part == "report":
@@ -166,6 +173,10 @@ class Monitor:
     def _lookups(self, account: str, evidence: Evidence, seen: _Account, now: datetime, outcome: SweepOutcome,
                  held: list[Finding]) -> None:
         region = evidence.region or SIGNIN_REGION
+        if region in seen.unstored:
+            evidence.errors.append(AccountError(account, "NotStored", "findings read in this Region could not be "
+                                                "stored", "see the store's error in the logs", region))
+            outcome.errors.append(evidence.errors[-1])
         if not evidence.errors:
             self.store.cursors.advanced(account, region, evidence.window.end if evidence.window else now)
             self.store.alerts.resolve_region_gap(account, region, now)
