@@ -1,0 +1,304 @@
+"""`rootcheck scan --athena`: the pure part. Validation, the table's layout, the SQL, and rows → records.
+
+Athena does the heavy part (reading a year of an organization's trail) and rootcheck keeps the
+judgement: the SQL keeps only what the detectors could call root use, by the detectors' own rules
+(`check_record`), and every row is rebuilt into the CloudTrail record shape and judged by the same
+detectors as a file scan, so findings and ids are those of `scan --events` over the same events.
+
+Nothing from the user reaches the SQL unless it was validated here first: account ids are 12 ASCII
+digits, times are formatted by rootcheck, and database and table names are plain identifiers.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterable, Iterator
+
+from bot.checks.records import account_from_path
+from bot.scan.athena_table import parse_type
+from bot.timeutil import iso_z
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib is the fallback
+    from json import loads as _loads
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,255}", re.ASCII)
+_WORKGROUP = re.compile(r"[A-Za-z0-9._-]{1,128}", re.ASCII)
+_ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
+_ACCOUNT_KEYS = ("account", "accountid", "account_id")
+_DATE_TOKENS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+
+# What the detectors and the grouping read, as table paths, and where each goes in a record.
+_TOP = (("eventid", "eventID"), ("eventtime", "eventTime"), ("eventname", "eventName"),
+        ("eventsource", "eventSource"), ("eventtype", "eventType"), ("awsregion", "awsRegion"),
+        ("sourceipaddress", "sourceIPAddress"), ("useragent", "userAgent"), ("errorcode", "errorCode"),
+        ("errormessage", "errorMessage"), ("readonly", "readOnly"), ("recipientaccountid", "recipientAccountId"),
+        ("responseelements", "responseElements"), ("additionaleventdata", "additionalEventData"),
+        ("sessioncredentialfromconsole", "sessionCredentialFromConsole"))
+_IDENTITY = (("type", "type"), ("principalid", "principalId"), ("arn", "arn"), ("accountid", "accountId"),
+             ("accesskeyid", "accessKeyId"), ("username", "userName"), ("invokedby", "invokedBy"))
+_ATTRIBUTES = (("mfaauthenticated", "mfaAuthenticated"), ("creationdate", "creationDate"))
+FIELDS = (tuple(path for path, _ in _TOP) + tuple(f"useridentity.{path}" for path, _ in _IDENTITY)
+          + tuple(f"useridentity.sessioncontext.attributes.{path}" for path, _ in _ATTRIBUTES))
+PATH = "$path"  # Athena's hidden column: the S3 object a row came from, for the account folder
+REQUIRED = ("useridentity.type", "eventname")
+_JSON_TEXT = ("responseElements", "additionalEventData")  # JSON objects stored as text in AWS's DDL
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """`[WORKGROUP/]DATABASE.TABLE`, validated."""
+
+    workgroup: str | None
+    database: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.table}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a table's Glue entry says about how to query it (see `layout`)."""
+
+    fields: frozenset[str]  # the paths of FIELDS the table has; the others are selected as NULL
+    date_key: str | None = None  # the partition holding the delivery day, if it is a projected date
+    date_format: str | None = None  # strftime form of its projection format
+    date_is_date: bool = False  # the partition column's own type is `date`, not a string
+    first_day: date | None = None  # the start of its projection range, when it is a fixed date
+    account_key: str | None = None  # the partition holding the account folder, if any
+    account_injected: bool = False  # Athena refuses a query that does not name its values
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a scan: a label for people (the delivery days it reads) and its SQL."""
+
+    label: str
+    sql: str
+
+
+def parse_table_ref(text: str) -> TableRef:
+    """`[WORKGROUP/]DATABASE.TABLE`; ValueError for anything else (quotes, `;`, `--`, non-ASCII...)."""
+    workgroup, slash, name = text.rpartition("/")
+    database, dot, table = name.partition(".")
+    if (not dot or not _IDENTIFIER.fullmatch(database) or not _IDENTIFIER.fullmatch(table)
+            or (slash and not _WORKGROUP.fullmatch(workgroup))):
+        raise ValueError(f"--athena must be [WORKGROUP/]DATABASE.TABLE with names of letters, digits and '_' "
+                         f"(a workgroup may also have '.' and '-'), got {text!r}")
+    return TableRef(workgroup or None, database.lower(), table.lower())
+
+
+def check_accounts(accounts: Iterable[str]) -> tuple[str, ...]:
+    """The account ids, sorted; ValueError unless each is exactly 12 ASCII digits."""
+    accounts = tuple(sorted(set(accounts)))
+    bad = [a for a in accounts if not _ACCOUNT.fullmatch(a)]
+    if bad:
+        raise ValueError(f"--account must be a 12-digit account id, got {', '.join(map(repr, bad))}")
+    return accounts
+
+
+def layout(table: dict) -> Layout:
+    """Read a Glue `GetTable` answer: which fields exist, and which partitions can narrow a query.
+
+    AWS's account-trail table projects only `timestamp` (a date); an organization table adds
+    `account` (usually injected) and often `region` (enumerated), which is left unfiltered.
+    ValueError when the table lacks what the detectors need or its date format is unusable.
+    """
+    name = f"{table.get('DatabaseName', '?')}.{table.get('Name', '?')}"
+    columns = {c["Name"].lower(): parse_type(c["Type"]) for c in table.get("StorageDescriptor", {}).get("Columns", [])}
+    fields = frozenset(path for path in FIELDS if _has(columns, path.split(".")))
+    missing = [path for path in REQUIRED if path not in fields]
+    if missing:
+        raise ValueError(f"table {name} has no {' or '.join(missing)}: it is not a CloudTrail table "
+                         "(create one with `rootcheck athena-table`)")
+    parameters = {k.lower(): str(v) for k, v in (table.get("Parameters") or {}).items()}
+    projected = parameters.get("projection.enabled", "").strip().lower() == "true"
+    keys = [(k["Name"].lower(), k.get("Type", "string").lower()) for k in table.get("PartitionKeys", [])]
+    result = {"fields": fields}
+    for key, kind in keys:
+        projection = parameters.get(f"projection.{key}.type", "").strip().lower() if projected else ""
+        if key in _ACCOUNT_KEYS and "account_key" not in result:
+            result.update(account_key=key, account_injected=projection == "injected")
+        elif "date_key" not in result and (projection == "date" or kind == "date"):
+            result.update(date_key=key, date_is_date=kind == "date")
+            if kind != "date":
+                result["date_format"] = _strftime(parameters.get(f"projection.{key}.format", ""), name, key)
+            result["first_day"] = _range_start(parameters.get(f"projection.{key}.range", ""),
+                                               result.get("date_format") or "%Y-%m-%d")
+    return Layout(**result)
+
+
+def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime | None,
+         accounts: tuple[str, ...], today: date) -> list[Query]:
+    """The queries of a scan: one per calendar month of delivery days, or one without a date partition.
+
+    The delivery days run from the day before `since` to the day after `until` (late delivery);
+    each query reads its own days once, and the exact `eventTime` window is applied to all.
+    """
+    if table.account_injected and not accounts:
+        raise ValueError(f"table {ref} takes its `{table.account_key}` partition from the query (injected "
+                         "projection), and Athena refuses a query that does not name it: pass --account ID "
+                         "(repeatable) with the accounts to scan")
+    if table.date_key is None:
+        return [Query("the whole table", _sql(ref, table, None, since, until, accounts))]
+    first = since.date() - timedelta(days=1) if since else table.first_day
+    last = (until.date() if until else today) + timedelta(days=1)
+    if first is None:
+        return [Query(f"delivery days up to {last}", _sql(ref, table, (None, last), since, until, accounts))]
+    queries = []
+    for start, end in _months(first, last):
+        queries.append(Query(f"delivery days {start} to {end}", _sql(ref, table, (start, end), since, until, accounts)))
+    return queries
+
+
+def read_rows(lines: Iterable[str]) -> Iterator[tuple[dict, str | None]]:
+    """Records, and the account folder of the file each came from, from an Athena results CSV.
+
+    Athena quotes every value and writes NULL as an empty field; Python's csv reader reads both
+    as '', and an absent field and an empty one are the same to the detectors, so both are left
+    out of the record. ValueError when the header is not the one `plan`'s SQL asks for.
+    """
+    rows = csv.reader(lines)
+    header = next(rows, None)
+    if header != [*FIELDS, PATH]:
+        raise ValueError(f"the results do not have the columns rootcheck's query selects (got {header!r:.120})")
+    hints: dict[str, str | None] = {}
+    top = [key for _, key in _TOP]
+    identity_keys = [key for _, key in _IDENTITY]
+    attribute_keys = [key for _, key in _ATTRIBUTES]
+    split_identity, split_attributes = len(_TOP), len(_TOP) + len(_IDENTITY)
+    for row in rows:
+        record = {key: value for key, value in zip(top, row) if value}
+        identity = {key: value for key, value in zip(identity_keys, row[split_identity:]) if value}
+        attributes = {key: value for key, value in zip(attribute_keys, row[split_attributes:-1]) if value}
+        if attributes:
+            identity["sessionContext"] = {"attributes": attributes}
+        if identity:
+            record["userIdentity"] = identity
+        _restore_types(record)
+        path = row[-1]
+        if path not in hints:
+            hints[path] = account_from_path(path)
+        yield record, hints[path]
+
+
+def _restore_types(record: dict) -> None:
+    """Undo the table's flattening: `readOnly` was a boolean, the JSON-text columns were objects."""
+    read_only = record.get("readOnly")
+    if read_only in ("true", "false"):
+        record["readOnly"] = read_only == "true"
+    for key in _JSON_TEXT:
+        text = record.get(key)
+        if text is not None and text[:1] in "{[":
+            try:
+                record[key] = _loads(text)
+            except ValueError:
+                pass  # not JSON after all: the detectors read it as text, as they would from a file
+
+
+def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, since: datetime | None,
+         until: datetime | None, accounts: tuple[str, ...]) -> str:
+    select = ",\n  ".join(f'{_column(path, table)} AS "{path}"' for path in FIELDS)
+    where = []
+    if days is not None:
+        where.append(_days(table, *days))
+    if table.account_key and accounts:
+        where.append(f'"{table.account_key}" IN ({", ".join(repr(a) for a in check_accounts(accounts))})')
+    where += _detector_rules(table)
+    if "eventtime" in table.fields and (since or until):
+        where.append(_event_time(since, until))
+    return (f'SELECT\n  {select},\n  "{PATH}" AS "{PATH}"\nFROM "{ref.database}"."{ref.table}"\n'
+            f"WHERE " + "\n  AND ".join(where))
+
+
+def _detector_rules(table: Layout) -> list[str]:
+    """`check_record`'s rules: root only; a service event or a service acting as root is not a
+    finding unless it is a sign-in. Values are compared trimmed and case-insensitively, as there."""
+    rules = ["lower(trim(useridentity.type)) = 'root'"]
+    not_service = []
+    if "eventtype" in table.fields:
+        not_service.append("coalesce(lower(trim(eventtype)), '') <> 'awsserviceevent'")
+    if "useridentity.invokedby" in table.fields:
+        not_service.append("coalesce(lower(trim(useridentity.invokedby)), '') IN ('', 'signin.amazonaws.com')")
+    if not_service:
+        rules.append(f"(eventname = 'ConsoleLogin' OR ({' AND '.join(not_service)}))")
+    return rules
+
+
+def _event_time(since: datetime | None, until: datetime | None) -> str:
+    """The exact window (the detectors' seconds), keeping rows whose `eventtime` cannot be read.
+
+    rootcheck compares event times to the second: `since` is rounded up and the end is the
+    second after `until`, so the SQL keeps exactly the rows the file scan keeps.
+    """
+    moment = "try(from_iso8601_timestamp(eventtime))"
+    bounds = []
+    if since is not None:
+        start = since.replace(microsecond=0) + (timedelta(seconds=1) if since.microsecond else timedelta())
+        bounds.append(f"{moment} >= from_iso8601_timestamp('{iso_z(start)}')")
+    if until is not None:
+        bounds.append(f"{moment} < from_iso8601_timestamp('{iso_z(until.replace(microsecond=0) + timedelta(seconds=1))}')")
+    return f"({moment} IS NULL OR ({' AND '.join(bounds)}))"
+
+
+def _days(table: Layout, first: date | None, last: date) -> str:
+    key = f'"{table.date_key}"'
+    end = _day_literal(table, datetime.combine(last, time(23, 59, 59)))
+    if first is None:
+        return f"{key} <= {end}"
+    return f"{key} BETWEEN {_day_literal(table, datetime.combine(first, time()))} AND {end}"
+
+
+def _day_literal(table: Layout, moment: datetime) -> str:
+    if table.date_is_date:
+        return f"DATE '{moment:%Y-%m-%d}'"
+    return f"'{moment.strftime(table.date_format or '%Y/%m/%d')}'"
+
+
+def _months(first: date, last: date) -> Iterator[tuple[date, date]]:
+    start = first
+    while start <= last:
+        following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        end = min(last, following - timedelta(days=1))
+        yield start, end
+        start = end + timedelta(days=1)
+
+
+def _column(path: str, table: Layout) -> str:
+    return path if path in table.fields else "CAST(NULL AS varchar)"
+
+
+def _has(columns: dict, parts: list[str]) -> bool:
+    kind = columns.get(parts[0])
+    for part in parts[1:]:
+        if not (isinstance(kind, tuple) and kind[0] == "struct"):
+            return False
+        kind = dict(kind[1]).get(part)
+    return isinstance(kind, str)
+
+
+def _strftime(java: str, table: str, key: str) -> str:
+    """A projection's Java date format as strftime, when its text sorts as its dates do.
+
+    Partition values are compared as text (BETWEEN), which is right only when the fields run
+    from year down (yyyy, MM, dd, HH, mm, ss) with fixed separators; anything else is refused.
+    """
+    parts = re.findall(r"yyyy|MM|dd|HH|mm|ss|'[^']*'|[/._ -]", java)
+    tokens = [p for p in parts if p in _DATE_TOKENS]
+    if not java or "".join(parts) != java or tokens != list(_DATE_TOKENS)[:len(tokens)] or not tokens:
+        raise ValueError(f"table {table}: partition `{key}` has the date format {java!r}, which rootcheck cannot "
+                         "compare (use yyyy/MM/dd, as AWS's table does)")
+    return "".join(_DATE_TOKENS.get(p, p.strip("'").replace("%", "%%")) for p in parts)
+
+
+def _range_start(text: str, fmt: str) -> date | None:
+    """The first day of a projection range like `2020/01/01,NOW`; None when it is relative."""
+    try:
+        return datetime.strptime(text.split(",")[0].strip(), fmt).replace(tzinfo=timezone.utc).date()
+    except ValueError:
+        return None
