@@ -135,10 +135,11 @@ def layout(table: dict) -> Layout:
 
 def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime | None,
          accounts: tuple[str, ...], today: date) -> list[Query]:
-    """The queries of a scan: one per calendar month of delivery days, or one without a date partition.
+    """The queries of a scan: one per calendar month of the window, or one without a date partition.
 
-    The delivery days run from the day before `since` to the day after `until` (late delivery);
-    each query reads its own days once, and the exact `eventTime` window is applied to all.
+    Each query reads its month's delivery days once; the first also reads the day before `since`
+    and the last the day after `until` (late delivery). The exact `eventTime` window applies to all.
+    Without `since` the window starts where the table's projection does; without `until`, today.
     """
     if table.account_injected and not accounts:
         raise ValueError(f"table {ref} takes its `{table.account_key}` partition from the query (injected "
@@ -146,14 +147,16 @@ def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime |
                          "(repeatable) with the accounts to scan")
     if table.date_key is None:
         return [Query("the whole table", _sql(ref, table, None, since, until, accounts))]
-    first = since.date() - timedelta(days=1) if since else table.first_day
-    last = (until.date() if until else today) + timedelta(days=1)
+    first = since.date() if since else table.first_day
+    last = until.date() if until else today
     if first is None:
+        last += timedelta(days=1)
         return [Query(f"delivery days up to {last}", _sql(ref, table, (None, last), since, until, accounts))]
-    queries = []
-    for start, end in _months(first, last):
-        queries.append(Query(f"delivery days {start} to {end}", _sql(ref, table, (start, end), since, until, accounts)))
-    return queries
+    spans = list(_months(first, max(first, last)))
+    spans[0] = (spans[0][0] - timedelta(days=1), spans[0][1])  # a day's slack for late delivery, each side
+    spans[-1] = (spans[-1][0], spans[-1][1] + timedelta(days=1))
+    return [Query(f"delivery days {start} to {end}", _sql(ref, table, (start, end), since, until, accounts))
+            for start, end in spans]
 
 
 def read_rows(lines: Iterable[str]) -> Iterator[tuple[dict, str | None]]:
@@ -208,7 +211,8 @@ def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, si
     if days is not None:
         where.append(_days(table, *days))
     if table.account_key and accounts:
-        where.append(f'"{table.account_key}" IN ({", ".join(repr(a) for a in check_accounts(accounts))})')
+        quoted = ", ".join(f"'{account}'" for account in check_accounts(accounts))  # 12 digits each
+        where.append(f'"{table.account_key}" IN ({quoted})')
     where += _detector_rules(table)
     if "eventtime" in table.fields and (since or until):
         where.append(_event_time(since, until))
