@@ -48,7 +48,7 @@ class Athena:
             self._athena = session.client("athena", config=CLIENT_CONFIG)
             self._s3 = session.client("s3", config=CLIENT_CONFIG)
         except NoRegionError:
-            raise AthenaError("no AWS Region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region) "
+            raise AthenaError("no AWS Region: set AWS_DEFAULT_REGION (or the region of your AWS_PROFILE) "
                               "to the Region of the Athena table") from None
         except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
             raise AthenaError(f"cannot set up AWS: {exc}") from None
@@ -62,7 +62,7 @@ class Athena:
             code, message = _error(exc)
             if code == "EntityNotFoundException":
                 raise AthenaError(f"table {database}.{name} is not in the Glue Data Catalog of {self.region}: "
-                                  f"{message} (check the name and AWS_REGION, or create it: rootcheck athena-table "
+                                  f"{message} (check the name and AWS_DEFAULT_REGION, or create it: rootcheck athena-table "
                                   "--bucket s3://… prints the DDL)") from None
             raise self._failure(exc, f"reading table {database}.{name} from the Glue Data Catalog",
                                 f"grant glue:GetTable (and glue:GetDatabase) on the catalog, database {database} "

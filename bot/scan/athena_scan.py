@@ -136,7 +136,7 @@ def explain(reason: str) -> str:
     if "constraint_violation" in text or "injected" in text:
         return " (the table's injected partition needs its values: pass --account ID)"
     if "table_not_found" in text or "does not exist" in text or "schema_not_found" in text:
-        return " (check DATABASE.TABLE and AWS_REGION; rootcheck athena-table prints a table's DDL)"
+        return " (check DATABASE.TABLE and AWS_DEFAULT_REGION; rootcheck athena-table prints a table's DDL)"
     return " (see the query in the Athena console's recent queries for details)"
 
 

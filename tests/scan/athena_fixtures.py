@@ -117,7 +117,8 @@ class DuckDBEngine:
     def __init__(self, con):
         self.con = con
         self.queries: list[str] = []
-        self.results: dict[str, str] = {}
+        self.rows: dict[str, tuple[list[str], list[tuple]]] = {}  # query id -> header, rows
+        self.results: dict[str, str] = {}  # query id -> results CSV
 
     def start(self, sql: str, database: str) -> str:
         import sqlglot
@@ -127,7 +128,8 @@ class DuckDBEngine:
         header = [column[0] for column in cursor.description]
         query_id = f"q{len(self.queries) + 1}"
         self.queries.append(sql)
-        self.results[query_id] = athena_csv(header, cursor.fetchall())
+        self.rows[query_id] = (header, cursor.fetchall())
+        self.results[query_id] = athena_csv(*self.rows[query_id])
         return query_id
 
     def status(self, query_id: str) -> QueryStatus:
