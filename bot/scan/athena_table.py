@@ -64,7 +64,7 @@ DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south
                    "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1")
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
-_PREFIX = re.compile(r"(?:[A-Za-z0-9!_.*'()-]+/)*", re.ASCII)
+_PREFIX = re.compile(r"(?:[A-Za-z0-9!_.()-]+/)*", re.ASCII)  # no quote: it goes into the DDL's literals
 _ORG = re.compile(r"o-[a-z0-9]{10,32}", re.ASCII)
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 _ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
@@ -107,7 +107,7 @@ def trail(bucket: str, org: str | None, account: str | None, regions: str | None
     if org is None and (account is None or not _ACCOUNT.fullmatch(account)):
         raise ValueError("an account trail's table needs --account with its 12-digit account id "
                          "(or --org o-… for an organization trail)")
-    names = tuple(dict.fromkeys(r.strip() for r in regions.split(","))) if regions else DEFAULT_REGIONS
+    names = tuple(dict.fromkeys(r.strip() for r in regions.split(","))) if regions is not None else DEFAULT_REGIONS
     bad = [r for r in names if not _REGION.fullmatch(r)]
     if bad or not names:
         raise ValueError(f"--regions must be comma-separated Region names like us-east-1, got {regions!r}")
