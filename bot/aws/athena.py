@@ -7,7 +7,6 @@ CSV is streamed from its S3 output location (not paged through `GetQueryResults`
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -121,21 +120,11 @@ class Athena:
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "Athena") from None
 
-    def lines(self, location: str) -> Iterator[str]:
-        """The results CSV, line by line (newlines kept, so quoted newlines survive), streamed."""
+    def results(self, location: str) -> Iterator[bytes]:
+        """The results CSV, streamed in blocks of about a MiB (cut anywhere, even inside a character)."""
         try:
             bucket, key = split_spec(location)
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
-            decoder = codecs.getincrementaldecoder("utf-8")()
-            tail = ""
-            for chunk in body.iter_chunks(CHUNK):
-                text = tail + decoder.decode(chunk)
-                *complete, tail = text.split("\n")
-                for line in complete:
-                    yield line + "\n"
-            tail += decoder.decode(b"", final=True)
-            if tail:
-                yield tail
+            yield from self._s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(CHUNK)
         except ClientError as exc:
             code, message = _error(exc)
             if code in ("NoSuchKey", "NoSuchBucket", "404"):
@@ -146,7 +135,7 @@ class Athena:
                                 "key if the results are encrypted with KMS)") from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "S3") from None
-        except ValueError as exc:  # a location that is not s3://bucket/key, or not UTF-8
+        except ValueError as exc:  # a location that is not s3://bucket/key
             raise AthenaError(f"cannot read the results {location}: {exc}") from None
 
     def _failure(self, exc: ClientError, doing: str, grant: str) -> AthenaError:

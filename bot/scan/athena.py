@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from itertools import compress
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Iterator
 
@@ -170,17 +171,16 @@ def read_rows(lines: Iterable[str]) -> Iterator[tuple[dict, str | None]]:
     header = next(rows, None)
     if header != [*FIELDS, PATH]:
         raise ValueError(f"the results do not have the columns rootcheck's query selects (got {header!r:.120})")
+    top, identity_keys, attribute_keys = ([key for _, key in part] for part in (_TOP, _IDENTITY, _ATTRIBUTES))
+    identity_at, attributes_at = len(_TOP), len(_TOP) + len(_IDENTITY)
     hints: dict[str, str | None] = {}
-    top = [key for _, key in _TOP]
-    identity_keys = [key for _, key in _IDENTITY]
-    attribute_keys = [key for _, key in _ATTRIBUTES]
-    split_identity, split_attributes = len(_TOP), len(_TOP) + len(_IDENTITY)
-    for row in rows:
-        record = {key: value for key, value in zip(top, row) if value}
-        identity = {key: value for key, value in zip(identity_keys, row[split_identity:]) if value}
-        attributes = {key: value for key, value in zip(attribute_keys, row[split_attributes:-1]) if value}
-        if attributes:
-            identity["sessionContext"] = {"attributes": attributes}
+    for row in rows:  # compress(pairs, values): the pairs whose value is not empty, at C speed
+        record = dict(compress(zip(top, row), row))
+        values = row[identity_at:attributes_at]
+        identity = dict(compress(zip(identity_keys, values), values))
+        values = row[attributes_at:-1]
+        if any(values):
+            identity["sessionContext"] = {"attributes": dict(compress(zip(attribute_keys, values), values))}
         if identity:
             record["userIdentity"] = identity
         _restore_types(record)
@@ -188,6 +188,36 @@ def read_rows(lines: Iterable[str]) -> Iterator[tuple[dict, str | None]]:
         if path not in hints:
             hints[path] = account_from_path(path)
         yield record, hints[path]
+
+
+def slices(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """A results file in slices of at least `size` bytes (the last may be shorter), each ending at
+    the end of a record, so each can be read on its own (the first starts with the header).
+
+    Athena quotes every value, so a newline after an even number of quotes ends a record; both
+    are single bytes in UTF-8, so the bytes are cut without being decoded.
+    """
+    pending = b""
+    for block in blocks:
+        pending += block
+        if len(pending) >= size:
+            cut = _record_end(pending)
+            if cut:
+                yield pending[:cut]
+                pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+def _record_end(data: bytes) -> int:
+    """Where the last whole record of `data` ends (it starts at a record), or 0 if none does."""
+    end = data.rfind(b"\n")
+    quotes = data.count(b'"', 0, end) if end >= 0 else 0
+    while end >= 0 and quotes % 2:
+        previous = data.rfind(b"\n", 0, end)
+        quotes -= data.count(b'"', previous + 1, end)
+        end = previous
+    return end + 1
 
 
 def _restore_types(record: dict) -> None:

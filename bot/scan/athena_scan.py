@@ -1,7 +1,9 @@
 """`rootcheck scan --athena`: run the planned queries one after another and judge their rows.
 
-An `OfflineScan` whose documents are query results: the same detectors (`_check_item`), the same
+An `OfflineScan` whose documents are query results: the same detectors (`_check_records`), the same
 window, the same de-duplication and summary, so `command.py` prints it as it prints a file scan.
+A large results file is cut into slices of whole records and judged on the same kind of process
+pool as trail files (both cores, a bounded number of slices in flight).
 Each query is followed with backoff; the data it scans counts against `--max-scan-gb` for the
 whole scan (a workgroup's own cutoff is per query and shared, so rootcheck stops the query itself
 when the total would pass the cap), and Ctrl-C stops the running query before rootcheck exits.
@@ -10,17 +12,23 @@ when the total would pass the cap), and Ctrl-C stops the running query before ro
 from __future__ import annotations
 
 import csv
+import gc
+import io
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain, islice
 from typing import Callable, Iterator, Protocol
 
 from bot.aws.athena import AthenaError, QueryStatus
 from bot.models import Finding
-from bot.scan.athena import Query, read_rows
-from bot.scan.offline import DocumentResult, OfflineScan, Window, _check_item
+from bot.scan.athena import Query, read_rows, slices
+from bot.scan.offline import IN_FLIGHT_PER_WORKER, DocumentResult, OfflineScan, Window, _check_records, _pool_context
 
 PRICE_PER_TB = 5.0  # US dollars per terabyte scanned (Athena SQL, most Regions)
 MIN_BILLED = 10 * 10**6  # Athena bills at least 10 MB a query
 FIRST_POLL, BACKOFF, LONGEST_POLL = 0.25, 1.6, 5.0  # seconds between GetQueryExecution calls
+SLICE_BYTES = 1 << 20  # a pool task: about 1 MiB of results (some 1,500 rows); a smaller file is judged here
 _DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
@@ -30,7 +38,7 @@ class Engine(Protocol):
     def start(self, sql: str, database: str) -> str: ...
     def status(self, query_id: str) -> QueryStatus: ...
     def stop(self, query_id: str) -> None: ...
-    def lines(self, location: str) -> Iterator[str]: ...
+    def results(self, location: str) -> Iterator[bytes]: ...
 
 
 class Stopped(Exception):
@@ -42,10 +50,11 @@ class AthenaScan(OfflineScan):
 
     def __init__(self, engine: Engine, database: str, queries: list[Query], window: Window,
                  warn: Callable[[str], None], progress: Callable[[DocumentResult], None] | None = None,
-                 max_bytes: int = 100 * 10**9, sleep: Callable[[float], None] = time.sleep):
-        super().__init__(window, warn, progress, workers=1)
+                 max_bytes: int = 100 * 10**9, sleep: Callable[[float], None] = time.sleep,
+                 workers: int | None = None, slice_bytes: int = SLICE_BYTES):
+        super().__init__(window, warn, progress, workers=workers)
         self.engine, self.database, self.queries = engine, database, queries
-        self.max_bytes, self.sleep = max_bytes, sleep
+        self.max_bytes, self.sleep, self.slice_bytes = max_bytes, sleep, slice_bytes
         self.ran = 0  # queries started
         self.scanned = 0  # bytes, all queries so far
         self.billed = 0  # bytes, with Athena's 10 MB minimum per query
@@ -58,8 +67,7 @@ class AthenaScan(OfflineScan):
                     raise Stopped(f"{where}: not started: the scan has read {_size(self.scanned)}, over "
                                   f"--max-scan-gb {self.max_bytes / 1e9:g}; narrow --since/--until/--account, "
                                   "or raise --max-scan-gb")
-                location = self._execute(query, where)
-                yield from self._absorb(self._judge(location, where))
+                yield from self._judge(self._execute(query, where), where)
         except (Stopped, AthenaError) as exc:
             self._input_error(str(exc))
 
@@ -115,15 +123,58 @@ class AthenaScan(OfflineScan):
             self.sleep(delay)
             delay = min(delay * BACKOFF, LONGEST_POLL)
 
-    def _judge(self, location: str, where: str) -> DocumentResult:
-        result = DocumentResult(location)
+    def _judge(self, location: str, where: str) -> Iterator[Finding]:
+        """The findings of one results file, judged in slices (on the pool when there are several)."""
+        parts = slices(self.engine.results(location), self.slice_bytes)
+        header, newline, rows = next(parts, b"").partition(b"\n")
+        header += newline
+        records = 0
         try:
-            for record, hint in read_rows(self.engine.lines(location)):
-                _check_item(record, hint, self.window, result)
+            for number, result in enumerate(self._results(header, location, chain([rows], parts))):
+                records += result.records
+                yield from self._absorb(result)
+                if number:
+                    self.summary.documents -= 1  # the slices of one results file are one file
         except (ValueError, csv.Error) as exc:
             raise Stopped(f"{where}: cannot read the results {location}: {exc}") from None
-        self._warn(f"{where}: {result.records} root row(s) read from {location}")
-        return result
+        self._warn(f"{where}: {records} root row(s) read from {location}")
+
+    def _results(self, header: bytes, name: str, parts: Iterator[bytes]) -> Iterator[DocumentResult]:
+        head = list(islice(parts, 2))
+        if len(head) < 2 or self._workers < 2:
+            for data in chain(head, parts):
+                yield judge_rows(header, data, self.window, name)
+            return
+        pending: deque[Future] = deque()
+        pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_pool_context())
+        try:
+            for data in chain(head, parts):
+                pending.append(pool.submit(judge_rows, header, data, self.window, name))
+                if len(pending) >= self._workers * IN_FLIGHT_PER_WORKER:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # also on Ctrl-C or an error: queued slices are dropped, not judged
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def judge_rows(header: bytes, data: bytes, window: Window, name: str) -> DocumentResult:
+    """One slice of a results file (whole records) through the detectors; runs in pool workers.
+
+    Each rebuilt record goes through the file scan's own loop for a trail file's records
+    (`_check_records`), at once: keeping records to judge them in runs costs more than the calls.
+    """
+    result = DocumentResult(name)
+    collecting = gc.isenabled()
+    gc.disable()  # as for a trail file: records hold no cycles, and collections while building them only cost
+    try:
+        lines = io.StringIO((header + data).decode("utf-8"), newline="")
+        for record, hint in read_rows(lines):
+            _check_records((record,), hint, window, result)
+    finally:
+        if collecting:
+            gc.enable()
+    return result
 
 
 def explain(reason: str) -> str:

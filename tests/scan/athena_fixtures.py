@@ -118,7 +118,7 @@ class DuckDBEngine:
         self.con = con
         self.queries: list[str] = []
         self.rows: dict[str, tuple[list[str], list[tuple]]] = {}  # query id -> header, rows
-        self.results: dict[str, str] = {}  # query id -> results CSV
+        self.files: dict[str, str] = {}  # query id -> results CSV
 
     def start(self, sql: str, database: str) -> str:
         import sqlglot
@@ -129,7 +129,7 @@ class DuckDBEngine:
         query_id = f"q{len(self.queries) + 1}"
         self.queries.append(sql)
         self.rows[query_id] = (header, cursor.fetchall())
-        self.results[query_id] = athena_csv(*self.rows[query_id])
+        self.files[query_id] = athena_csv(*self.rows[query_id])
         return query_id
 
     def status(self, query_id: str) -> QueryStatus:
@@ -138,8 +138,8 @@ class DuckDBEngine:
     def stop(self, query_id: str) -> None:
         raise AssertionError("nothing to stop: DuckDB queries end before start returns")
 
-    def lines(self, location: str) -> Iterator[str]:
-        yield from self.results[location.rsplit("/", 1)[1].removesuffix(".csv")].splitlines(keepends=True)
+    def results(self, location: str) -> Iterator[bytes]:
+        yield self.files[location.rsplit("/", 1)[1].removesuffix(".csv")].encode()
 
 
 def glue_table(name: str, location: str, org: bool = True, first_day: str = "2013/11/01",

@@ -90,7 +90,7 @@ class Stage:
             engine = DuckDBEngine(con)
             query_id = engine.start(sql.replace(f'"{self.database}"."{self.table}"', '"db"."t"'), "db")
             header, rows = engine.rows[query_id]
-            csvs.append(engine.results[query_id])
+            csvs.append(engine.files[query_id])
             results.append({"rows": [_moto_row(row) for row in [header, *rows]], "column_info": []})
         request = urllib.request.Request(f"{self.moto}/moto-api/static/athena/query-results", method="POST",
                                          data=json.dumps({"region": self.region, "results": results}).encode(),
