@@ -3,6 +3,7 @@
 - `serde_row`: a CloudTrail record as the table's row, the way the JSON SerDe reads it: keys
   matched case-insensitively, structs by field, an object or array in a STRING column kept as
   its JSON text, booleans and numbers as text; plus the partitions and `$path` from the file's key.
+  `result_row`: the part of it `scan --athena`'s query selects.
 - `load_duckdb`: an archive (`AWSLogs/[o-…/]<account>/CloudTrail/<region>/YYYY/MM/DD/…`) into a
   DuckDB table with the same column names and nested types as AWS's DDL.
 - `DuckDBEngine`: the `Engine` of `bot.scan.athena_scan` on that table: the SQL is parsed with
@@ -21,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from bot.aws.athena import QueryStatus
 from bot.checks.records import is_archive_file, unwrap
+from bot.scan.athena import FIELDS, PATH
 from bot.scan.athena_table import COLUMNS, parse_type
 
 TYPES = {name: parse_type(kind) for name, kind in COLUMNS}
@@ -36,6 +38,18 @@ def serde_row(record: dict, key: str, bucket: str) -> dict:
     row.update(zip(PARTITIONS, match.groups() if match else (None, None, None)))
     row["$path"] = f"s3://{bucket}/{key}"
     return row
+
+
+def result_row(record: dict, key: str, bucket: str) -> list:
+    """The row `scan --athena`'s query returns for a record in s3://bucket/key (FIELDS, then $path)."""
+    row = serde_row(record, key, bucket)
+    values = []
+    for path in FIELDS:
+        value = row
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values.append(value)
+    return values + [row[PATH]]
 
 
 def _convert(value: Any, kind) -> Any:

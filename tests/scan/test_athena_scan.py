@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,20 +11,9 @@ from bot.scan.athena import FIELDS, PATH, Query, read_rows, slices
 from bot.scan.athena_scan import AthenaScan
 from bot.scan.offline import Window
 from tests.conftest import CORPUS
-from tests.scan.athena_fixtures import athena_csv, serde_row
+from tests.scan.athena_fixtures import athena_csv, result_row
 
 KEY = "AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/03/03/f.json.gz"
-
-
-def _row(record: dict) -> list:
-    row = serde_row(record, KEY, "trail")
-    values = []
-    for path in FIELDS:
-        value = row
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        values.append(value)
-    return values + [row[PATH]]
 
 
 def _results(count: int) -> bytes:
@@ -34,7 +22,7 @@ def _results(count: int) -> bytes:
     rows = []
     for number in range(count):
         record = dict(base, eventID=f"e{number}", userAgent=f'agent "{number}",\nzweite Zeile ü €' * (number % 3))
-        rows.append(_row(record))
+        rows.append(result_row(record, KEY, "trail"))
     return athena_csv([*FIELDS, PATH], rows).encode()
 
 
