@@ -29,6 +29,7 @@ PRICE_PER_TB = 5.0  # US dollars per terabyte scanned (Athena SQL, most Regions)
 MIN_BILLED = 10 * 10**6  # Athena bills at least 10 MB a query
 FIRST_POLL, BACKOFF, LONGEST_POLL = 0.25, 1.6, 5.0  # seconds between GetQueryExecution calls
 SLICE_BYTES = 1 << 20  # a pool task: about 1 MiB of results (some 1,500 rows); a smaller file is judged here
+RUN = 128  # records judged together (see `judge_rows`)
 _DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
@@ -49,11 +50,12 @@ class AthenaScan(OfflineScan):
     """Runs `queries` in order; yields each finding once, as each query's results are read."""
 
     def __init__(self, engine: Engine, database: str, queries: list[Query], window: Window,
-                 warn: Callable[[str], None], progress: Callable[[DocumentResult], None] | None = None,
+                 warn: Callable[[str], None], progress: Callable[[int], None] | None = None,
                  max_bytes: int = 100 * 10**9, sleep: Callable[[float], None] = time.sleep,
                  workers: int | None = None, slice_bytes: int = SLICE_BYTES):
-        super().__init__(window, warn, progress, workers=workers)
-        self.engine, self.database, self.queries = engine, database, queries
+        """`progress(rows)` is called when a query's results have been read."""
+        super().__init__(window, warn, workers=workers)
+        self.engine, self.database, self.queries, self.progress = engine, database, queries, progress
         self.max_bytes, self.sleep, self.slice_bytes = max_bytes, sleep, slice_bytes
         self.ran = 0  # queries started
         self.scanned = 0  # bytes, all queries so far
@@ -138,6 +140,8 @@ class AthenaScan(OfflineScan):
         except (ValueError, csv.Error) as exc:
             raise Stopped(f"{where}: cannot read the results {location}: {exc}") from None
         self._warn(f"{where}: {records} root row(s) read from {location}")
+        if self.progress:
+            self.progress(records)
 
     def _results(self, header: bytes, name: str, parts: Iterator[bytes]) -> Iterator[DocumentResult]:
         head = list(islice(parts, 2))
@@ -161,16 +165,24 @@ class AthenaScan(OfflineScan):
 def judge_rows(header: bytes, data: bytes, window: Window, name: str) -> DocumentResult:
     """One slice of a results file (whole records) through the detectors; runs in pool workers.
 
-    Each rebuilt record goes through the file scan's own loop for a trail file's records
-    (`_check_records`), at once: keeping records to judge them in runs costs more than the calls.
+    The rebuilt records go through the file scan's own loop for a trail file's records
+    (`_check_records`), in short runs of one trail file's records: long enough to spread the
+    call, short enough that the records judged are still in the processor's cache.
     """
     result = DocumentResult(name)
+    run: list[dict] = []
+    hint: str | None = None
     collecting = gc.isenabled()
     gc.disable()  # as for a trail file: records hold no cycles, and collections while building them only cost
     try:
-        lines = io.StringIO((header + data).decode("utf-8"), newline="")
-        for record, hint in read_rows(lines):
-            _check_records((record,), hint, window, result)
+        for record, record_hint in read_rows(io.StringIO((header + data).decode("utf-8"), newline="")):
+            if run and (record_hint != hint or len(run) == RUN):
+                _check_records(run, hint, window, result)
+                run = []
+            hint = record_hint
+            run.append(record)
+        if run:
+            _check_records(run, hint, window, result)
     finally:
         if collecting:
             gc.enable()

@@ -49,7 +49,7 @@ def run_athena(args: argparse.Namespace, ref: TableRef, since: datetime | None, 
                      f"(--max-scan-gb {args.max_scan_gb:g} still applies)"])
     window = Window(since=since, until=until, accounts=frozenset(accounts))
     with _progress("queries", total=len(queries)) as (warn, advance):
-        scan = AthenaScan(engine, ref.database, queries, window, warn, progress=lambda result: advance(result.records),
+        scan = AthenaScan(engine, ref.database, queries, window, warn, progress=advance,
                           max_bytes=int(args.max_scan_gb * 10**9))
         findings = _emit(scan.run(), output)
     return _report(findings, output, [scan.cost_line(), *summary_lines(scan.summary)], scan.summary)
