@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot.exits import EXIT_ERROR, UsageError
 from bot.timeutil import parse_instant, utcnow
+
+if TYPE_CHECKING:
+    from bot.scan.athena import TableRef
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -99,7 +102,7 @@ def _scan(args: argparse.Namespace) -> int:
     return scan_command.run_live(args, since, until, accounts, output)
 
 
-def _athena_table_ref(args: argparse.Namespace):
+def _athena_table_ref(args: argparse.Namespace) -> TableRef:
     """`--athena`'s table, checked (like every value that reaches the SQL) before any AWS call."""
     from bot.scan.athena import parse_table_ref  # noqa: PLC0415
 
@@ -114,6 +117,8 @@ def _athena_table_ref(args: argparse.Namespace):
 
 
 def _athena_accounts(accounts: frozenset[str]) -> tuple[str, ...]:
+    """The accounts again, stricter than `_ACCOUNT` (which lets other scripts' digits and a final newline
+    through): they go into the SQL."""
     from bot.scan.athena import check_accounts  # noqa: PLC0415
 
     try:

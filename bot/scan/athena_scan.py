@@ -22,7 +22,8 @@ from typing import Callable, Iterator, Protocol
 
 from bot.aws.athena import AthenaError, QueryStatus
 from bot.models import Finding
-from bot.scan.athena import Query, read_rows, slices
+from bot.scan.athena import Query
+from bot.scan.athena_rows import read_rows, slices
 from bot.scan.offline import IN_FLIGHT_PER_WORKER, DocumentResult, OfflineScan, Window, _check_records, _pool_context
 
 PRICE_PER_TB = 5.0  # US dollars per terabyte scanned (Athena SQL, most Regions)

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from bot.aws.athena import QueryStatus
 from bot.checks.records import is_archive_file, unwrap
-from bot.scan.athena import FIELDS, PATH
+from bot.scan.athena_rows import FIELDS, PATH
 from bot.scan.athena_table import COLUMNS, parse_type
 
 TYPES = {name: parse_type(kind) for name, kind in COLUMNS}

@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from bot.checks.cloudtrail import check_record
-from bot.scan.athena import FIELDS, PATH, check_accounts, layout, parse_table_ref, plan, read_rows
+from bot.scan.athena import check_accounts, layout, parse_table_ref, plan
+from bot.scan.athena_rows import FIELDS, PATH, read_rows
 from bot.scan.athena_table import COLUMNS, parse_type
 from tests.scan.athena_fixtures import athena_csv, glue_table
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from bot.aws.athena import QueryStatus
-from bot.scan.athena import FIELDS, PATH, Query, read_rows, slices
+from bot.scan.athena import Query
+from bot.scan.athena_rows import FIELDS, PATH, read_rows, slices
 from bot.scan.athena_scan import AthenaScan
 from bot.scan.offline import Window
 from tests.conftest import CORPUS
