@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Iterator
 
-from bot.scan.athena_rows import FIELDS, PATH
+from bot.scan.athena_rows import FIELDS, PATH, RECORD
 from bot.scan.athena_table import parse_type
 from bot.timeutil import iso_z
 
@@ -44,6 +44,7 @@ class Layout:
     """What a table's Glue entry says about how to query it (see `layout`)."""
 
     fields: frozenset[str]  # the paths of FIELDS the table has; the others are selected as NULL
+    text: frozenset[str] = frozenset()  # those that are strings (AWS's DDL: all); the others are cast
     date_key: str | None = None  # the partition holding the delivery day, if it is a projected date
     date_format: str | None = None  # strftime form of its projection format
     date_is_date: bool = False  # the partition column's own type is `date`, not a string
@@ -89,7 +90,8 @@ def layout(table: dict) -> Layout:
     """
     name = f"{table.get('DatabaseName', '?')}.{table.get('Name', '?')}"
     columns = {c["Name"].lower(): parse_type(c["Type"]) for c in table.get("StorageDescriptor", {}).get("Columns", [])}
-    fields = frozenset(path for path in FIELDS if _has(columns, path.split(".")))
+    leaves = {path: _leaf(columns, path.split(".")) for path in FIELDS}
+    fields = frozenset(path for path, kind in leaves.items() if kind)
     missing = [path for path in REQUIRED if path not in fields]
     if missing:
         raise ValueError(f"table {name} has no {' or '.join(missing)}: it is not a CloudTrail table "
@@ -97,7 +99,8 @@ def layout(table: dict) -> Layout:
     parameters = {k.lower(): str(v) for k, v in (table.get("Parameters") or {}).items()}
     projected = parameters.get("projection.enabled", "").strip().lower() == "true"
     keys = [(k["Name"].lower(), k.get("Type", "string").lower()) for k in table.get("PartitionKeys", [])]
-    result = {"fields": fields}
+    text = frozenset(path for path, kind in leaves.items() if kind in ("string", "varchar"))
+    result = {"fields": fields, "text": text}
     for key, kind in keys:
         projection = parameters.get(f"projection.{key}.type", "").strip().lower() if projected else ""
         if key in _ACCOUNT_KEYS and "account_key" not in result:
@@ -139,7 +142,7 @@ def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime |
 
 def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, since: datetime | None,
          until: datetime | None, accounts: tuple[str, ...]) -> str:
-    select = ",\n  ".join(f'{_column(path, table)} AS "{path}"' for path in FIELDS)
+    select = ",\n    ".join([*(_column(path, table) for path in FIELDS), f'"{PATH}"'])
     where = []
     if days is not None:
         where.append(_days(table, *days))
@@ -149,8 +152,8 @@ def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, si
     where += _detector_rules(table)
     if "eventtime" in table.fields and (since or until):
         where.append(_event_time(since, until))
-    return (f'SELECT\n  {select},\n  "{PATH}" AS "{PATH}"\nFROM "{ref.database}"."{ref.table}"\n'
-            f"WHERE " + "\n  AND ".join(where))
+    return (f'SELECT json_format(CAST(ARRAY[\n    {select}\n  ] AS JSON)) AS "{RECORD}"\n'
+            f'FROM "{ref.database}"."{ref.table}"\nWHERE ' + "\n  AND ".join(where))
 
 
 def _detector_rules(table: Layout) -> list[str]:
@@ -207,16 +210,20 @@ def _months(first: date, last: date) -> Iterator[tuple[date, date]]:
 
 
 def _column(path: str, table: Layout) -> str:
-    return path if path in table.fields else "CAST(NULL AS varchar)"
+    """A field as an element of the row's array (all text), or NULL where the table lacks it."""
+    if path not in table.fields:
+        return "CAST(NULL AS varchar)"
+    return path if path in table.text else f"CAST({path} AS varchar)"
 
 
-def _has(columns: dict, parts: list[str]) -> bool:
+def _leaf(columns: dict, parts: list[str]) -> str | None:
+    """The scalar type at a path of the table's columns, or None when there is none there."""
     kind = columns.get(parts[0])
     for part in parts[1:]:
         if not (isinstance(kind, tuple) and kind[0] == "struct"):
-            return False
+            return None
         kind = dict(kind[1]).get(part)
-    return isinstance(kind, str)
+    return kind if isinstance(kind, str) else None
 
 
 def _strftime(java: str, table: str, key: str) -> str:

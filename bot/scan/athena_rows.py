@@ -1,13 +1,12 @@
 """`rootcheck scan --athena`: the rows of Athena's results file back into CloudTrail records.
 
-The query selects individual fields (a struct would come back as `{k=v}` text, not JSON), named
-by their table paths; each row is rebuilt into the camelCase record a trail file holds, so the
-detectors read it exactly as they read the file. Pure: text in, records out.
+The query selects individual fields (a struct would come back as `{k=v}` text, not JSON), in the
+order of `FIELDS`; each row is rebuilt into the camelCase record a trail file holds, so the
+detectors read it exactly as they read the file. Pure: bytes in, records out.
 """
 
 from __future__ import annotations
 
-import csv
 from itertools import compress
 from typing import Iterable, Iterator
 
@@ -31,36 +30,45 @@ _ATTRIBUTES = (("mfaauthenticated", "mfaAuthenticated"), ("creationdate", "creat
 FIELDS = (tuple(path for path, _ in _TOP) + tuple(f"useridentity.{path}" for path, _ in _IDENTITY)
           + tuple(f"useridentity.sessioncontext.attributes.{path}" for path, _ in _ATTRIBUTES))
 PATH = "$path"  # Athena's hidden column: the S3 object a row came from, for the account folder
+RECORD = "rootcheck_record"  # the one column of the results: [*FIELDS, PATH] as a JSON array
+_TOP_KEYS, _IDENTITY_KEYS, _ATTRIBUTE_KEYS = ([key for _, key in part] for part in (_TOP, _IDENTITY, _ATTRIBUTES))
+_IDENTITY_AT, _ATTRIBUTES_AT = len(_TOP), len(_TOP) + len(_IDENTITY)
 _JSON_TEXT = ("responseElements", "additionalEventData")  # JSON objects stored as text in AWS's DDL
 
 
-def read_rows(lines: Iterable[str]) -> Iterator[tuple[dict, str | None]]:
-    """Records, and the account folder of the file each came from, from an Athena results CSV.
+def read_rows(header: bytes, data: bytes) -> Iterator[tuple[dict, str | None]]:
+    """Records, and the account folder of the file each came from, from Athena's results CSV.
 
-    Athena quotes every value and writes NULL as an empty field; Python's csv reader reads both
-    as '', and an absent field and an empty one are the same to the detectors, so both are left
-    out of the record. ValueError when the header is not the one `plan`'s SQL asks for.
+    The query returns one column, `RECORD`: each row's fields as a JSON array, so a row is one
+    line (JSON escapes newlines) that orjson reads at once, and NULL stays apart from "". Athena
+    quotes the value and doubles the quotes in it, which `replace` undoes exactly. ValueError
+    for anything else: a header that is not `RECORD`, a line that is not one such value.
     """
-    rows = csv.reader(lines)
-    header = next(rows, None)
-    if header != [*FIELDS, PATH]:
-        raise ValueError(f"the results do not have the columns rootcheck's query selects (got {header!r:.120})")
-    top, identity_keys, attribute_keys = ([key for _, key in part] for part in (_TOP, _IDENTITY, _ATTRIBUTES))
-    identity_at, attributes_at = len(_TOP), len(_TOP) + len(_IDENTITY)
+    if header.rstrip(b"\r\n") != b'"' + RECORD.encode() + b'"':
+        raise ValueError(f"the results do not have the column rootcheck's query selects (got {header[:80]!r})")
+    width = len(FIELDS) + 1
     hints: dict[str, str | None] = {}
-    for row in rows:  # compress(pairs, values): the pairs whose value is not empty, at C speed
-        record = dict(compress(zip(top, row), row))
-        values = row[identity_at:attributes_at]
-        identity = dict(compress(zip(identity_keys, values), values))
-        values = row[attributes_at:-1]
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            row = _loads(line[1:-1].replace(b'""', b'"')) if line[:1] == line[-1:] == b'"' else None
+        except ValueError:  # not JSON
+            row = None
+        if type(row) is not list or len(row) != width:
+            raise ValueError(f"a results line is not a row of {width} fields: {line[:80]!r}")
+        record = dict(compress(zip(_TOP_KEYS, row), row))  # the fields that are neither NULL nor ""
+        values = row[_IDENTITY_AT:_ATTRIBUTES_AT]
+        identity = dict(compress(zip(_IDENTITY_KEYS, values), values))
+        values = row[_ATTRIBUTES_AT:-1]
         if any(values):
-            identity["sessionContext"] = {"attributes": dict(compress(zip(attribute_keys, values), values))}
+            identity["sessionContext"] = {"attributes": dict(compress(zip(_ATTRIBUTE_KEYS, values), values))}
         if identity:
             record["userIdentity"] = identity
         _restore_types(record)
         path = row[-1]
         if path not in hints:
-            hints[path] = account_from_path(path)
+            hints[path] = account_from_path(path or "")
         yield record, hints[path]
 
 

@@ -11,9 +11,7 @@ when the total would pass the cap), and Ctrl-C stops the running query before ro
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -138,7 +136,7 @@ class AthenaScan(OfflineScan):
                 yield from self._absorb(result)
                 if number:
                     self.summary.documents -= 1  # the slices of one results file are one file
-        except (ValueError, csv.Error) as exc:
+        except ValueError as exc:
             raise Stopped(f"{where}: cannot read the results {location}: {exc}") from None
         self._warn(f"{where}: {records} root row(s) read from {location}")
         if self.progress:
@@ -176,7 +174,7 @@ def judge_rows(header: bytes, data: bytes, window: Window, name: str) -> Documen
     collecting = gc.isenabled()
     gc.disable()  # as for a trail file: records hold no cycles, and collections while building them only cost
     try:
-        for record, record_hint in read_rows(io.StringIO((header + data).decode("utf-8"), newline="")):
+        for record, record_hint in read_rows(header, data):
             if run and (record_hint != hint or len(run) == RUN):
                 _check_records(run, hint, window, result)
                 run = []

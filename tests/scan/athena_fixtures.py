@@ -3,7 +3,8 @@
 - `serde_row`: a CloudTrail record as the table's row, the way the JSON SerDe reads it: keys
   matched case-insensitively, structs by field, an object or array in a STRING column kept as
   its JSON text, booleans and numbers as text; plus the partitions and `$path` from the file's key.
-  `result_row`: the part of it `scan --athena`'s query selects.
+  `result_row`: the fields of it `scan --athena`'s query selects; `results_file`: those rows as
+  the query's results file.
 - `load_duckdb`: an archive (`AWSLogs/[o-…/]<account>/CloudTrail/<region>/YYYY/MM/DD/…`) into a
   DuckDB table with the same column names and nested types as AWS's DDL.
 - `DuckDBEngine`: the `Engine` of `bot.scan.athena_scan` on that table: the SQL is parsed with
@@ -22,7 +23,7 @@ from typing import Any, Iterable, Iterator
 
 from bot.aws.athena import QueryStatus
 from bot.checks.records import is_archive_file, unwrap
-from bot.scan.athena_rows import FIELDS, PATH
+from bot.scan.athena_rows import FIELDS, PATH, RECORD
 from bot.scan.athena_table import COLUMNS, parse_type
 
 TYPES = {name: parse_type(kind) for name, kind in COLUMNS}
@@ -41,7 +42,7 @@ def serde_row(record: dict, key: str, bucket: str) -> dict:
 
 
 def result_row(record: dict, key: str, bucket: str) -> list:
-    """The row `scan --athena`'s query returns for a record in s3://bucket/key (FIELDS, then $path)."""
+    """The fields `scan --athena`'s query selects for a record in s3://bucket/key (FIELDS, then $path)."""
     row = serde_row(record, key, bucket)
     values = []
     for path in FIELDS:
@@ -50,6 +51,13 @@ def result_row(record: dict, key: str, bucket: str) -> list:
             value = value.get(part) if isinstance(value, dict) else None
         values.append(value)
     return values + [row[PATH]]
+
+
+def results_file(rows: Iterable[list], header: bool = True) -> str:
+    """Athena's results CSV of `scan --athena`'s query: one column, each row's fields as a JSON array."""
+    cells = [[json.dumps(row, ensure_ascii=False, separators=(",", ":"))] for row in rows]
+    text = athena_csv([RECORD], cells)
+    return text if header else text.partition("\n")[2]
 
 
 def _convert(value: Any, kind) -> Any:

@@ -10,7 +10,7 @@ from bot.checks.cloudtrail import check_record
 from bot.scan.athena import check_accounts, layout, parse_table_ref, plan
 from bot.scan.athena_rows import FIELDS, PATH, read_rows
 from bot.scan.athena_table import COLUMNS, parse_type
-from tests.scan.athena_fixtures import athena_csv, glue_table
+from tests.scan.athena_fixtures import glue_table, results_file
 
 sqlglot = pytest.importorskip("sqlglot")
 
@@ -58,12 +58,27 @@ def test_layout_of_aws_account_and_organization_tables():
     assert (org.account_key, org.account_injected, org.date_key) == ("account", True, "timestamp")
 
 
+def _selected(sql: str) -> dict[str, str]:
+    """Each field of the query's array, by its path."""
+    elements = sql.split("ARRAY[\n")[1].split("\n  ] AS JSON")[0].split(",\n")
+    return dict(zip([*FIELDS, PATH], (element.strip() for element in elements)))
+
+
+def test_the_query_selects_each_field_as_text_in_one_json_array():
+    (query,) = plan(parse_table_ref("db.t"), layout(_table()), SINCE, UNTIL, (), TODAY)
+    assert query.sql.startswith("SELECT json_format(CAST(ARRAY[\n")
+    assert _selected(query.sql) == {**{path: path for path in FIELDS}, PATH: '"$path"'}
+    assert '] AS JSON)) AS "rootcheck_record"\nFROM "db"."t"\n' in query.sql
+
+
 def test_an_older_table_without_some_fields_selects_them_as_null_and_still_parses():
     columns = [(n, t.replace("invokedby:string,", "")) for n, t in COLUMNS if n != "sessioncredentialfromconsole"]
+    columns = [(n, "boolean" if n == "readonly" else t) for n, t in columns]
     table = layout(dict(glue_table("old", "s3://trail/", org=False, columns=columns), DatabaseName="db"))
     (query,) = plan(parse_table_ref("db.old"), table, SINCE, UNTIL, (), TODAY)
-    assert 'CAST(NULL AS varchar) AS "sessioncredentialfromconsole"' in query.sql
-    assert 'CAST(NULL AS varchar) AS "useridentity.invokedby"' in query.sql
+    selected = _selected(query.sql)
+    assert selected["sessioncredentialfromconsole"] == selected["useridentity.invokedby"] == "CAST(NULL AS varchar)"
+    assert selected["readonly"] == "CAST(readonly AS varchar)"  # an array's elements share one type
     assert "invokedby)" not in query.sql  # the rule on a missing field is left out, not guessed
     sqlglot.parse_one(query.sql, read="trino")
 
@@ -115,19 +130,19 @@ def test_the_injected_account_partition_needs_accounts():
         plan(parse_table_ref("db.t"), layout(_table(org=True)), SINCE, UNTIL, (), TODAY)
 
 
-def _csv(**values) -> list[str]:
-    row = [values.get(path) for path in FIELDS] + [values.get(PATH)]
-    return athena_csv([*FIELDS, PATH], [row]).splitlines(keepends=True)
+def _results(**values) -> tuple[bytes, bytes]:
+    header, _, rows = results_file([[values.get(path) for path in FIELDS] + [values.get(PATH)]]).partition("\n")
+    return header.encode(), rows.encode()
 
 
 def test_rows_become_camel_case_records_with_their_types_restored():
-    lines = _csv(**{"eventid": "e1", "eventname": "CreateUser", "eventsource": "iam.amazonaws.com",
+    header, rows = _results(**{"eventid": "e1", "eventname": "CreateUser", "eventsource": "iam.amazonaws.com",
                     "readonly": "false", "responseelements": '{"user": {"userName": "x"}}',
                     "additionaleventdata": "not json", "useragent": 'a "b",\nc', "errorcode": "",
                     "useridentity.type": "Root", "useridentity.accesskeyid": "ASIAX",
                     "useridentity.sessioncontext.attributes.mfaauthenticated": "true",
                     "$path": "s3://b/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/03/03/f.json.gz"})
-    ((record, hint),) = read_rows(lines)
+    ((record, hint),) = read_rows(header, rows)
     assert record == {"eventID": "e1", "eventName": "CreateUser", "eventSource": "iam.amazonaws.com",
                       "readOnly": False, "responseElements": {"user": {"userName": "x"}},
                       "additionalEventData": "not json", "userAgent": 'a "b",\nc',
@@ -138,9 +153,13 @@ def test_rows_become_camel_case_records_with_their_types_restored():
     assert (finding.account_id, finding.mfa_used, finding.clues.access_key_id) == ("111122223333", True, "ASIAX")
 
 
-def test_results_with_other_columns_are_refused():
-    with pytest.raises(ValueError, match="do not have the columns"):
-        list(read_rows(['"eventid","eventname"\n', '"e","n"\n']))
+def test_results_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="do not have the column"):
+        list(read_rows(b'"eventid","eventname"', b'"e","n"\n'))
+    header, _ = _results()
+    for line in (b'"e","n"', b'"[""e""]"', b'"{}"', b"[1]", b'"[' + b",".join([b"null"] * 26) + b']'):
+        with pytest.raises(ValueError, match="is not a row of 25 fields"):
+            list(read_rows(header, line + b"\n"))
 
 
 def test_hive_types_parse_into_trees():

@@ -8,11 +8,11 @@ import pytest
 
 from bot.aws.athena import QueryStatus
 from bot.scan.athena import Query
-from bot.scan.athena_rows import FIELDS, PATH, read_rows, slices
+from bot.scan.athena_rows import read_rows, slices
 from bot.scan.athena_scan import AthenaScan
 from bot.scan.offline import Window
 from tests.conftest import CORPUS
-from tests.scan.athena_fixtures import athena_csv, result_row
+from tests.scan.athena_fixtures import result_row, results_file
 
 KEY = "AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/03/03/f.json.gz"
 
@@ -24,7 +24,7 @@ def _results(count: int) -> bytes:
     for number in range(count):
         record = dict(base, eventID=f"e{number}", userAgent=f'agent "{number}",\nzweite Zeile ü €' * (number % 3))
         rows.append(result_row(record, KEY, "trail"))
-    return athena_csv([*FIELDS, PATH], rows).encode()
+    return results_file(rows).encode()
 
 
 class Scripted:
@@ -59,9 +59,8 @@ def test_slices_end_between_records_and_lose_nothing():
     data = _results(400)
     parts = list(slices((data[i:i + 313] for i in range(0, len(data), 313)), 4096))
     assert len(parts) > 5 and b"".join(parts) == data
-    header = parts[0].partition(b"\n")[0] + b"\n"
-    rows = [list(read_rows(iter((header + part).decode().splitlines(keepends=True)))) for part in parts[1:]]
-    assert sum(map(len, rows)) + len(list(read_rows(iter(parts[0].decode().splitlines(keepends=True))))) == 400
+    header, _, first = parts[0].partition(b"\n")
+    assert sum(len(list(read_rows(header, part))) for part in [first, *parts[1:]]) == 400
 
 
 @pytest.mark.parametrize("workers", [1, 2])
