@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--bucket", required=True, metavar="s3://BUCKET[/PREFIX]",
                        help="the trail's bucket, and the prefix the trail writes under if it has one")
     table.add_argument("--org", metavar="o-…", help="an organization trail: the organization id")
-    table.add_argument("--account", metavar="ID", help="an account trail: its account id")
+    table.add_argument("--account", metavar="ID",
+                       help="an account trail's account id (without it, the table takes accounts at query time)")
     table.add_argument("--regions", metavar="R1,R2,…",
                        help="Regions to cover (default: the 17 Regions every account has enabled)")
     table.set_defaults(handler=_athena_table)
@@ -136,7 +137,7 @@ def _athena_table(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     sys.stdout.write(create_table(where))
-    accounts = " --account ID" if where.org else ""
+    accounts = "" if where.account else " --account ID"
     print(f"rootcheck: run this in Athena (in the database of your choice), then: rootcheck scan --athena "
           f"DATABASE.cloudtrail_logs_pp{accounts} --since 90d", file=sys.stderr)
     return 0

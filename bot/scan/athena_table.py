@@ -5,9 +5,10 @@ in Athena using partition projection"), kept here once: the DDL is printed from 
 tests build their Glue and DuckDB tables from them, so what `scan --athena` is tested against is
 what users create. Pure: the values are validated here and nothing is called.
 
-- Account trail: AWS's table, partitioned by `timestamp` (a projected date, `yyyy/MM/dd`) only,
-  over `AWSLogs/<account>/CloudTrail/<region>/`, for one Region; with several Regions, `region` is
-  added as an enumerated partition, so one table covers them all.
+- Account trail with `--account` and one Region: AWS's table, partitioned by `timestamp` (a
+  projected date, `yyyy/MM/dd`) only, over `AWSLogs/<account>/CloudTrail/<region>/`. With several
+  Regions (the default), `region` is added as an enumerated partition, so one table covers them all;
+  without `--account`, `account` is injected, so one table covers every account writing there.
 - Organization trail: `account` injected (any account of the organization, named at query time),
   `region` enumerated, `timestamp` a projected date, over `AWSLogs/<o-…>/<account>/CloudTrail/<region>/`.
 """
@@ -82,9 +83,8 @@ class Trail:
 
     @property
     def root(self) -> str:
-        """The folder that holds the trail's accounts (organization) or Regions (account)."""
-        owner = self.org if self.org else self.account
-        return f"s3://{self.bucket}/{self.prefix}AWSLogs/{owner}/"
+        """`AWSLogs/`, or the organization's folder in it, where the accounts' folders are."""
+        return f"s3://{self.bucket}/{self.prefix}AWSLogs/" + (f"{self.org}/" if self.org else "")
 
 
 def trail(bucket: str, org: str | None, account: str | None, regions: str | None) -> Trail:
@@ -104,9 +104,8 @@ def trail(bucket: str, org: str | None, account: str | None, regions: str | None
     if org is not None and account is not None:
         raise ValueError("--account: an organization trail's table takes accounts at query time "
                          "(scan --athena … --account ID); leave it out here")
-    if org is None and (account is None or not _ACCOUNT.fullmatch(account)):
-        raise ValueError("an account trail's table needs --account with its 12-digit account id "
-                         "(or --org o-… for an organization trail)")
+    if account is not None and not _ACCOUNT.fullmatch(account):
+        raise ValueError(f"--account must be a 12-digit account id, got {account!r}")
     names = tuple(dict.fromkeys(r.strip() for r in regions.split(","))) if regions is not None else DEFAULT_REGIONS
     bad = [r for r in names if not _REGION.fullmatch(r)]
     if bad or not names:
@@ -119,12 +118,12 @@ def create_table(trail: Trail, table: str = "cloudtrail_logs_pp") -> str:
     keys: list[str] = []
     properties = [("projection.enabled", "true")]
     template = trail.root
-    if trail.org:
+    if trail.account:
+        template += f"{trail.account}/CloudTrail/"
+    else:
         keys.append("account")
         properties.append(("projection.account.type", "injected"))
         template += "${account}/CloudTrail/"
-    else:
-        template += "CloudTrail/"
     if trail.org or len(trail.regions) > 1:
         keys.append("region")
         properties += [("projection.region.type", "enum"), ("projection.region.values", ",".join(trail.regions))]

@@ -56,16 +56,25 @@ def test_account_trail_table_is_aws_table_for_one_region_and_enumerates_several(
     assert keys == ["region", "timestamp"] and properties["projection.region.values"] == ",".join(DEFAULT_REGIONS)
 
 
+def test_an_account_trail_without_account_takes_accounts_at_query_time(run_rootcheck):
+    result = run_rootcheck("athena-table", "--bucket", "s3://my-trail")  # the interface's plain form
+    assert result.returncode == 0, result.stderr
+    _, properties, keys, location = _parsed(result.stdout.decode())
+    assert keys == ["account", "region", "timestamp"] and location == "s3://my-trail/AWSLogs/"
+    assert properties["projection.account.type"] == "injected"
+    assert properties["storage.location.template"] == "s3://my-trail/AWSLogs/${account}/CloudTrail/${region}/${timestamp}"
+    assert "--account ID" in result.stderr.decode()
+
+
 def test_the_printed_table_is_one_scan_athena_reads():
     """The DDL's columns, partitions and properties, as Glue would store them, lay out a scannable table."""
-    for org in ("o-a1b2c3d4e5", None):
-        account = None if org else "111122223333"
+    for org, account in (("o-a1b2c3d4e5", None), (None, "111122223333"), (None, None)):
         columns, properties, keys, _ = _parsed(create_table(trail("s3://my-trail", org, account, None)))
         table = {"Name": "t", "DatabaseName": "db", "Parameters": properties,
                  "PartitionKeys": [{"Name": key, "Type": "string"} for key in keys],
                  "StorageDescriptor": {"Columns": [{"Name": n, "Type": t} for n, t in columns]}}
         found = layout(table)
-        assert (found.date_key, found.date_format, found.account_injected) == ("timestamp", "%Y/%m/%d", bool(org))
+        assert (found.date_key, found.date_format, found.account_injected) == ("timestamp", "%Y/%m/%d", not account)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -74,8 +83,8 @@ def test_the_printed_table_is_one_scan_athena_reads():
     (["--bucket", "s3://my-trail/x'y", "--org", "o-a1b2c3d4e5"], "the prefix"),
     (["--bucket", "s3://my-trail/AWSLogs/o-a1b2c3d4e5", "--org", "o-a1b2c3d4e5"], "without AWSLogs/"),
     (["--bucket", "s3://my-trail", "--org", "o-A1'"], "--org must be an organization id"),
-    (["--bucket", "s3://my-trail"], "an account trail's table needs --account"),
-    (["--bucket", "s3://my-trail", "--account", "11112222333'"], "an account trail's table needs --account"),
+    (["--bucket", "s3://my-trail", "--account", "11112222333'"], "--account must be a 12-digit account id"),
+    (["--bucket", "s3://my-trail", "--account", "١١١١٢٢٢٢٣٣٣٣"], "--account must be a 12-digit account id"),
     (["--bucket", "s3://my-trail", "--org", "o-a1b2c3d4e5", "--account", "111122223333"], "takes accounts at query"),
     (["--bucket", "s3://my-trail", "--org", "o-a1b2c3d4e5", "--regions", "us-east-1,moon-1'"], "--regions must be"),
     (["--bucket", "s3://my-trail", "--org", "o-a1b2c3d4e5", "--regions", ""], "--regions must be"),
