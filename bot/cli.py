@@ -1,4 +1,4 @@
-"""`rootcheck serve | scan | doctor | health`: argument parsing only; each command's work lives
+"""`rootcheck serve | scan | doctor | health | athena-table`: argument parsing only; each command's work lives
 in its face (`bot.scan`, `bot.serve`), imported when the command runs."""
 
 from __future__ import annotations
@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot.exits import EXIT_ERROR, UsageError
 from bot.timeutil import parse_instant, utcnow
+
+if TYPE_CHECKING:
+    from bot.scan.athena import TableRef
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -55,8 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--until", help="end: a duration back from now or an ISO 8601 time")
     scan.add_argument("--format", choices=("table", "json"), default=None,
                       help="output format (default: table on a terminal, json otherwise)")
+    scan.add_argument("--athena", metavar="[WORKGROUP/]DATABASE.TABLE",
+                      help="run the root filter as Athena queries over this CloudTrail table (see athena-table)")
+    scan.add_argument("--max-scan-gb", type=float, default=100.0, metavar="GB",
+                      help="with --athena: stop when the queries have scanned this much (default 100, about $0.50)")
     scan.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     scan.set_defaults(handler=_scan)
+    table = commands.add_parser("athena-table", help="print the Athena CREATE EXTERNAL TABLE for a CloudTrail trail")
+    table.add_argument("--bucket", required=True, metavar="s3://BUCKET[/PREFIX]",
+                       help="the trail's bucket, and the prefix the trail writes under if it has one")
+    table.add_argument("--org", metavar="o-…", help="an organization trail: the organization id")
+    table.add_argument("--account", metavar="ID",
+                       help="an account trail's account id (without it, the table takes accounts at query time)")
+    table.add_argument("--regions", metavar="R1,R2,…",
+                       help="Regions to cover (default: the 17 Regions every account has enabled)")
+    table.set_defaults(handler=_athena_table)
     serve = commands.add_parser("serve", help="run the bot: Slack listener, scheduler, queue consumer")
     serve.set_defaults(handler=_serve)
     doctor = commands.add_parser("doctor", help="check configuration and connectivity, and say how to fix it")
@@ -79,9 +95,52 @@ def _scan(args: argparse.Namespace) -> int:
     output = args.format or ("table" if sys.stdout.isatty() else "json")
     from bot.scan import command as scan_command  # noqa: PLC0415 - keeps `--help` and other commands light
 
+    if args.athena is not None:
+        return scan_command.run_athena(args, _athena_table_ref(args), since, until, _athena_accounts(accounts),
+                                       output)
     if args.events or args.credential_report:
         return scan_command.run_offline(args, since, until, accounts, output)
     return scan_command.run_live(args, since, until, accounts, output)
+
+
+def _athena_table_ref(args: argparse.Namespace) -> TableRef:
+    """`--athena`'s table, checked (like every value that reaches the SQL) before any AWS call."""
+    from bot.scan.athena import parse_table_ref  # noqa: PLC0415
+
+    if args.events or args.credential_report:
+        raise UsageError("--athena reads a table, not files: leave out --events and --credential-report")
+    if not args.max_scan_gb > 0:
+        raise UsageError(f"--max-scan-gb must be more than 0, got {args.max_scan_gb:g}")
+    try:
+        return parse_table_ref(args.athena)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _athena_accounts(accounts: frozenset[str]) -> tuple[str, ...]:
+    """The accounts again, stricter than `_ACCOUNT` (which lets other scripts' digits and a final newline
+    through): they go into the SQL."""
+    from bot.scan.athena import check_accounts  # noqa: PLC0415
+
+    try:
+        return check_accounts(accounts)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _athena_table(args: argparse.Namespace) -> int:
+    """Print the DDL on stdout (pipe it to Athena) and what to do next on stderr."""
+    from bot.scan.athena_table import create_table, trail  # noqa: PLC0415
+
+    try:
+        where = trail(args.bucket, args.org, args.account, args.regions)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(create_table(where))
+    accounts = "" if where.account else " --account ID"
+    print(f"rootcheck: run this in Athena (in the database of your choice), then: rootcheck scan --athena "
+          f"DATABASE.cloudtrail_logs_pp{accounts} --since 90d", file=sys.stderr)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

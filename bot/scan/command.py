@@ -1,4 +1,4 @@
-"""The two faces of `rootcheck scan`: offline over files, and a live sweep over AWS accounts.
+"""The faces of `rootcheck scan`: offline over files or Athena query results, and a live sweep.
 
 Findings stream to stdout as they are found (JSON) or as one table at the end; warnings,
 progress and the summary go to stderr.
@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 from bot.exits import UsageError, exit_status
 from bot.models import Evidence, Finding
 from bot.models import Window as SweepWindow
+from bot.scan.athena import TableRef
 from bot.scan.offline import OfflineScan, Summary, Window
 from bot.scan.output import print_lines, print_table, write_json_line
 from bot.timeutil import utcnow
@@ -28,10 +29,39 @@ def run_offline(args: argparse.Namespace, since: datetime | None, until: datetim
     with _progress("files") as (warn, advance):
         scan = OfflineScan(window, warn=warn, progress=lambda result: advance(result.records), workers=args.workers)
         findings = _emit(scan.run(args.events, args.credential_report), output)
+    return _report(findings, output, summary_lines(scan.summary), scan.summary)
+
+
+def run_athena(args: argparse.Namespace, ref: TableRef, since: datetime | None, until: datetime | None,
+               accounts: tuple[str, ...], output: str) -> int:
+    """`--athena`: read the table's layout, plan the queries, and report their rows as a file scan."""
+    from bot.aws.athena import Athena, AthenaError  # noqa: PLC0415 - boto3 only when AWS is really called
+    from bot.scan.athena import layout, plan  # noqa: PLC0415
+    from bot.scan.athena_scan import AthenaScan  # noqa: PLC0415
+
+    try:
+        engine = Athena(ref.workgroup)
+        table = layout(engine.table(ref.database, ref.table))
+        queries = plan(ref, table, since, until, accounts, utcnow().date())
+    except (AthenaError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if table.date_key is None:
+        print_lines([f"warning: table {ref} has no projected date partition: each query reads the whole table "
+                     f"(--max-scan-gb {args.max_scan_gb:g} still applies)"])
+    window = Window(since=since, until=until, accounts=frozenset(accounts))
+    with _progress("queries", total=len(queries)) as (warn, advance):
+        scan = AthenaScan(engine, ref.database, queries, window, warn, progress=advance,
+                          max_bytes=int(args.max_scan_gb * 10**9))
+        findings = _emit(scan.run(), output)
+    return _report(findings, output, [scan.cost_line(), *summary_lines(scan.summary)], scan.summary)
+
+
+def _report(findings: list[Finding], output: str, lines: list[str], summary: Summary) -> int:
+    """The end of an offline scan (files or Athena): the table, the summary, the exit status."""
     if output == "table":
         print_table(findings)
-    print_lines(summary_lines(scan.summary))
-    return exit_status(bool(scan.summary.errors), False, bool(findings))
+    print_lines(lines)
+    return exit_status(bool(summary.errors), False, bool(findings))
 
 
 def run_live(args: argparse.Namespace, since: datetime | None, until: datetime | None,
