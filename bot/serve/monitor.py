@@ -1,10 +1,12 @@
 """The running bot's core: findings from sweeps and the queue into the store, placed in alerts, with
 the state that makes the next sweep incremental (cursors per Region, report times, failures).
 
-A sweep hands over each account's evidence in parts as they finish: a Region's lookups are stored
-(and its sign-ins posted) the moment they are read, a failing Region keeps only its own cursor back,
-and hygiene findings are resolved only after a good credential report. Written against the store
-and a sweeper (both small and fakeable); Slack never appears here.
+A sweep hands over each account's evidence in parts as they finish. A root sign-in is stored (and
+posted) from the page that holds it; a Region's other findings are stored when all its pages are
+read, in one batch, so they are grouped in event-time order although LookupEvents reads newest
+first. A failing Region keeps only its own cursor back, and hygiene findings are resolved only
+after a good credential report. Written against the store and a sweeper (both small and
+fakeable); Slack never appears here.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class _Account:
     signins_read: bool = False
     failed: list[AccountError] = field(default_factory=list)
     unstored: set[str] = field(default_factory=set)  # Regions with a page that could not be stored
+    pages: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))  # until the Region is read
 
 
 class Monitor:
@@ -158,12 +161,12 @@ class Monitor:
         account = evidence.account.id
         outcome.errors.extend(evidence.errors)
         if evidence.part == "page":
-            try:
-                self._store(found, now, outcome, held)  # stored as read, even when a later page fails
-            except Exception:
-                seen.unstored.add(evidence.region or SIGNIN_REGION)  # its cursor must not move past them
-                raise
+            region = evidence.region or SIGNIN_REGION
+            seen.pages[region] += [f for f in found if f.kind != "root_console_login"]
+            self._store_region(region, [f for f in found if f.kind == "root_console_login"], seen, now, outcome, held)
         elif evidence.part == "lookups":
+            region = evidence.region or SIGNIN_REGION
+            self._store_region(region, seen.pages.pop(region, []), seen, now, outcome, held)  # what was read
             self._lookups(account, evidence, seen, now, outcome, held)
         elif evidence.part == "report":
             self._report(account, evidence, found, seen, now, outcome, held)
@@ -222,6 +225,14 @@ class Monitor:
         if failures >= GAP_AFTER:
             since = seen.state.get("last_checked_at")
             self._store([self._coverage_gap(account, error, since, None)], now, outcome, held)
+
+    def _store_region(self, region: str, found: list[Finding], seen: _Account, now: datetime, outcome: SweepOutcome,
+                      held: list[Finding]) -> None:
+        try:
+            self._store(found, now, outcome, held)
+        except Exception:
+            seen.unstored.add(region)  # its cursor must not move past what was never stored
+            raise
 
     def _store(self, found: list[Finding], now: datetime, outcome: SweepOutcome, held: list[Finding]) -> None:
         if not found:

@@ -130,3 +130,25 @@ def test_a_sweep_that_fails_half_way_still_lets_its_held_findings_out(store):
     with pytest.raises(RuntimeError):
         monitor(store, ScriptedSweeper(script)).run_sweep()
     assert store.alerts.held() == [] and store.alerts.get("mfa-off-1").state == "pending"
+
+
+def test_pages_read_newest_first_are_grouped_in_event_time_order(store):
+    """LookupEvents answers newest first: 120 failures over three pages must still be one alert."""
+    failures = [root_login_record(ACCOUNT.id, NOW - timedelta(minutes=30) + timedelta(seconds=10 * i), success=False)
+                for i in range(120)]
+    signin = root_login_record(ACCOUNT.id, NOW - timedelta(minutes=5))
+    newest_first = [signin] + failures[::-1]
+
+    def script(account, window):
+        for start in range(0, len(newest_first), 50):
+            yield Evidence(account, "page", region="us-east-1", window=window(account, "us-east-1"),
+                           records=newest_first[start:start + 50])
+        yield Evidence(account, "lookups", region="us-east-1", window=window(account, "us-east-1"))
+        yield Evidence(account, "done")
+
+    outcome = monitor(store, ScriptedSweeper(script)).run_sweep()
+    opened = [store.alerts.get(i) for i in outcome.placed.opened]
+    assert sorted((r.alert.grouping, r.alert.summary.count) for r in opened) == [("failures", 120), ("session", 1)]
+    session = next(r for r in opened if r.alert.grouping == "session")
+    assert session.alert.summary.failures_before == 120 and opened[0].alert.id == check_record(signin).id, \
+        "the sign-in was stored from its page, before the failures"
