@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 SLOW_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
+
+
+def label(value: str | None) -> str:
+    """A metric label value: an error code as AWS or Slack names it, or `other`; never free text (the
+    port may be public: a message could carry an account id or an ARN)."""
+    return value if value and _LABEL.match(value) else "other"
 
 
 class Metrics:

@@ -288,6 +288,13 @@ class AlertRecord:
         return self.alert.id
 
     @property
+    def message(self) -> tuple[str, str]:
+        """(channel, ts) of the alert's message; only for an alert already in Slack."""
+        if self.channel is None or self.ts is None:
+            raise ValueError(f"alert {self.id} is not in Slack yet")
+        return self.channel, self.ts
+
+    @property
     def account_id(self) -> str | None:
         return self.alert.account_id
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from bot import service
 from bot.accounts import AccountsFileError, merge_accounts, parse_accounts_file
@@ -38,7 +38,7 @@ class Sweeper:
     def accounts(self, discovered: list[Account]) -> list[Account]:
         """The configured accounts merged with `discovered` ones; with none, the current credentials' account."""
         check_credentials(self.sessions)
-        sources = []
+        sources: list[Iterable[Account]] = []
         if self.settings.accounts_file:
             sources.append(_read_accounts_file(self.settings.accounts_file))
         sources.append(discovered)

@@ -18,7 +18,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def parse_time(text: str) -> datetime | None:
+def parse_time(text: object) -> datetime | None:
     """An ISO 8601 time as AWS writes it, as aware UTC; None when it cannot be read.
 
     A time without an offset is taken as UTC, which is what CloudTrail means.

@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
@@ -217,8 +217,10 @@ class _Lookup:
         wait = job.c._pacer.delay((job.account.id, evidence.region))
         if wait > 0:
             return wait
-        params = {"LookupAttributes": [{"AttributeKey": self.key, "AttributeValue": self.value}],
-                  "StartTime": evidence.window.start, "EndTime": evidence.window.end, "MaxResults": PAGE_SIZE}
+        window = evidence.window
+        assert window is not None  # every lookups part is made with its window
+        params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": self.key, "AttributeValue": self.value}],
+                                  "StartTime": window.start, "EndTime": window.end, "MaxResults": PAGE_SIZE}
         if self.token:
             params["NextToken"] = self.token
         page = job.c.sessions.client("cloudtrail", evidence.region).lookup_events(**params)

@@ -104,8 +104,8 @@ class _Grouper:
     def _failure(self, decision: Decision, when: datetime | None) -> None:
         finding = decision.finding
         # A late failure can open a window that overlaps a later one: the later (existing) one keeps its own.
-        window = next((a for a in sorted(self._of(finding, FAILURES), key=lambda a: a.start, reverse=True)
-                       if when is not None and a.start <= when < a.end), None)
+        window = next((a for start, end, a in reversed(self._of(finding, FAILURES))
+                       if when is not None and start <= when < end), None)
         if window is None:
             self._new_alert(decision, FAILURES, when)
         else:
@@ -114,9 +114,9 @@ class _Grouper:
             return
         self.failures.append(when)
         self.failures.sort()
-        for session in self._of(finding, SESSION):  # a late failure changes "after N failed sign-ins"
-            if session.start and when < session.start <= when + timedelta(hours=1):
-                session.summary.failures_before = failures_before(self.failures, session.start)
+        for start, _, session in self._of(finding, SESSION):  # a late failure changes "after N failed sign-ins"
+            if when < start <= when + timedelta(hours=1):
+                session.summary.failures_before = failures_before(self.failures, start)
                 self._touch(session)
                 self.recounted.add(session.id)
 
@@ -142,22 +142,22 @@ class _Grouper:
 
     def _session_for(self, finding: Finding, when: datetime | None) -> Alert | None:
         key = finding.clues.access_key_id if finding.clues else None
-        sessions = sorted(self._of(finding, SESSION), key=lambda a: a.start, reverse=True)
-        in_span = [s for s in sessions if when is not None and s.start - CLOCK_SKEW <= when <= s.end]
-        by_key = next((s for s in in_span if key and key in s.summary.keys), None)
-        if by_key is not None:
-            return by_key
-        if not console_markers(finding) or when is None:
+        if when is None:
             return None
-        return next((s for s in in_span if s.start <= when + CLOCK_SKEW and s.ip and s.ip == finding.source_ip),
+        in_span = [(start, s) for start, end, s in reversed(self._of(finding, SESSION))
+                   if start - CLOCK_SKEW <= when <= end]
+        by_key = next((s for _, s in in_span if key and key in s.summary.keys), None)
+        if by_key is not None or not console_markers(finding):
+            return by_key
+        return next((s for start, s in in_span if start <= when + CLOCK_SKEW and s.ip and s.ip == finding.source_ip),
                     None)
 
     def _credentials_for(self, finding: Finding, when: datetime | None) -> Alert | None:
         key = self._credentials_key(finding)
         if key is None or when is None:
             return None
-        return next((a for a in sorted(self._of(finding, CREDENTIALS), key=lambda a: a.start)
-                     if a.key == key and a.start is not None and abs(when - a.start) <= SESSION_SPAN), None)
+        return next((a for start, _, a in self._of(finding, CREDENTIALS)
+                     if a.key == key and abs(when - start) <= SESSION_SPAN), None)
 
     @staticmethod
     def _credentials_key(finding: Finding) -> str | None:
@@ -171,9 +171,12 @@ class _Grouper:
         return self.now < seen + SIGNIN_WAIT
 
     # bookkeeping ----------------------------------------------------------------------------
-    def _of(self, finding: Finding, grouping: str) -> list[Alert]:
-        return [a for a in self.alerts.values()
-                if a.grouping == grouping and a.account_id == finding.account_id and a.start is not None]
+    def _of(self, finding: Finding, grouping: str) -> list[tuple[datetime, datetime, Alert]]:
+        """(start, end, alert) of the account's alerts of one grouping that have a window, oldest first."""
+        timed = [(a.start, a.end, a) for a in self.alerts.values()
+                 if a.grouping == grouping and a.account_id == finding.account_id]
+        return sorted(((start, end, a) for start, end, a in timed if start is not None and end is not None),
+                      key=lambda item: (item[0], item[2].id))
 
     def _new_alert(self, decision: Decision, grouping: str, when: datetime | None, key: str | None = None,
               ip: str | None = None) -> Alert:

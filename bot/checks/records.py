@@ -7,20 +7,15 @@ the same finding id however it arrived.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterator
 
-try:  # orjson is several times faster on large trail files; the stdlib is the fallback.
-    import orjson
+import orjson  # several times faster than the stdlib on large trail files
 
-    _loads = orjson.loads
-    _DecodeError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
-except ImportError:  # pragma: no cover - exercised only where orjson is absent
-    _loads = json.loads
-    _DecodeError = (ValueError,)
+_loads = orjson.loads
+_DecodeError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
 
 ARCHIVE_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
 DIGEST_MARK = "_CloudTrail-Digest_"  # <account>_CloudTrail-Digest_<region>_...json.gz: hashes, no records

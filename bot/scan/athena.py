@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from bot.scan.athena_rows import FIELDS, PATH, RECORD
 from bot.scan.athena_table import parse_type
@@ -100,7 +100,7 @@ def layout(table: dict) -> Layout:
     projected = parameters.get("projection.enabled", "").strip().lower() == "true"
     keys = [(k["Name"].lower(), k.get("Type", "string").lower()) for k in table.get("PartitionKeys", [])]
     text = frozenset(path for path, kind in leaves.items() if kind in ("string", "varchar"))
-    result = {"fields": fields, "text": text}
+    result: dict[str, Any] = {"fields": fields, "text": text}
     for key, kind in keys:
         projection = parameters.get(f"projection.{key}.type", "").strip().lower() if projected else ""
         if key in _ACCOUNT_KEYS and "account_key" not in result:

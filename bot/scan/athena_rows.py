@@ -12,10 +12,7 @@ from typing import Iterable, Iterator
 
 from bot.checks.records import account_from_path
 
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib is the fallback
-    from json import loads as _loads
+from orjson import loads as _loads
 
 # What the detectors and the grouping read, as table paths, and where each goes in a record.
 _TOP = (("eventid", "eventID"), ("eventtime", "eventTime"), ("eventname", "eventName"),

@@ -60,7 +60,7 @@ class AthenaScan(OfflineScan):
         self.scanned = 0  # bytes, all queries so far
         self.billed = 0  # bytes, with Athena's 10 MB minimum per query
 
-    def run(self) -> Iterator[Finding]:  # type: ignore[override] - the queries are the inputs
+    def run_queries(self) -> Iterator[Finding]:
         try:
             for number, query in enumerate(self.queries, 1):
                 where = f"athena: query {number} of {len(self.queries)} ({query.label})"
@@ -131,7 +131,7 @@ class AthenaScan(OfflineScan):
         header += newline
         records = 0
         try:
-            for number, result in enumerate(self._results(header, location, chain([rows], parts))):
+            for number, result in enumerate(self._row_results(header, location, chain([rows], parts))):
                 records += result.records
                 yield from self._absorb(result)
                 if number:
@@ -142,7 +142,7 @@ class AthenaScan(OfflineScan):
         if self.progress:
             self.progress(records)
 
-    def _results(self, header: bytes, name: str, parts: Iterator[bytes]) -> Iterator[DocumentResult]:
+    def _row_results(self, header: bytes, name: str, parts: Iterator[bytes]) -> Iterator[DocumentResult]:
         head = list(islice(parts, 2))
         if len(head) < 2 or self._workers < 2:
             for data in chain(head, parts):

@@ -52,7 +52,7 @@ def run_athena(args: argparse.Namespace, ref: TableRef, since: datetime | None, 
     with _progress("queries", total=len(queries)) as (warn, advance):
         scan = AthenaScan(engine, ref.database, queries, window, warn, progress=advance,
                           max_bytes=int(args.max_scan_gb * 10**9))
-        findings = _emit(scan.run(), output)
+        findings = _emit(scan.run_queries(), output)
     return _report(findings, output, [scan.cost_line(), *summary_lines(scan.summary)], scan.summary)
 
 

@@ -29,10 +29,7 @@ from bot.models import Document, Finding
 from bot.scan.inputs import InputError, iter_documents, read_bytes
 from bot.timeutil import parse_time
 
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib is the fallback
-    _loads = json.loads
+from orjson import loads as _loads
 
 POOL_THRESHOLD = 8  # documents: below this a process pool costs more than it saves
 MAX_WARNINGS_PER_FILE = 5
@@ -321,7 +318,7 @@ def _pool_context():
 
 def _check_item(item: dict | Skipped, hint: str | None, window: Window, result: DocumentResult) -> None:
     reason = item.reason if isinstance(item, Skipped) else skip_reason(item)
-    if reason is not None:
+    if reason is not None or isinstance(item, Skipped):
         result.skipped += 1
         if len(result.warnings) < MAX_WARNINGS_PER_FILE:
             result.warnings.append(f"{result.name}: record skipped: {reason}")

@@ -14,18 +14,34 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.eventbridge import accept_event
 from bot.models import Finding
 from bot.serve import health
 
+if TYPE_CHECKING:
+    from bot.aws.queue import Queue
+    from bot.metrics import Metrics
+    from bot.serve.monitor import Monitor
+    from bot.store import Placed
+
+
+class Bot(Protocol):
+    """What the consumer needs of the running bot."""
+
+    monitor: Monitor
+    metrics: Metrics
+
+    def placed(self, placed: Placed) -> None: ...
+    def wake_delivery(self) -> None: ...
+
 log = logging.getLogger(__name__)
 
 
 class Consumer:
-    def __init__(self, queue: Any, bot: Any, wait: int = 20, backoff: float = 5.0):
+    def __init__(self, queue: Queue, bot: Bot, wait: int = 20, backoff: float = 5.0):
         self.queue = queue
         self.bot = bot
         self.wait = wait
@@ -132,7 +148,7 @@ class Consumer:
         log.error("queue consumer: %s", message)
 
 
-def start_consumer(settings: Any, bot: Any) -> Consumer:
+def start_consumer(queue_url: str, bot: Bot) -> Consumer:
     from bot.aws.queue import Queue  # noqa: PLC0415
 
-    return Consumer(Queue(bot.monitor.sweeper.sessions, settings.queue_url), bot).start()
+    return Consumer(Queue(bot.monitor.sweeper.sessions, queue_url), bot).start()

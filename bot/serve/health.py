@@ -5,8 +5,6 @@ ids, ARNs and AWS or Slack messages never appear there; those go to the logs and
 
 from __future__ import annotations
 
-import re
-
 FIX = {
     "aws_credentials": "give the hub AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID or an instance/task role)",
     "aws_organizations": "grant organizations:ListAccounts to the hub, or set ROOTCHECK_ORG_DISCOVERY=false",
@@ -28,7 +26,6 @@ _SLACK = {"not_in_channel": "slack_not_in_channel", "channel_not_found": "slack_
           "account_inactive": "slack_token", "not_authed": "slack_token", "missing_scope": "slack_scope",
           "message_not_found": "slack_message", "cant_update_message": "slack_message",
           "edit_window_closed": "slack_message"}
-_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")
 
 
 def error(code: str | None) -> dict:
@@ -59,8 +56,3 @@ def queue_code(aws_code: str | None) -> str | None:
     if "Denied" in aws_code or aws_code in ("UnauthorizedOperation", "InvalidClientTokenId"):
         return "queue_access"
     return "queue_missing" if "NonExistentQueue" in aws_code else "queue_unavailable"
-
-
-def label(value: str | None) -> str:
-    """A metric label value: an error code as AWS or Slack names it, or `other`; never free text."""
-    return value if value and _LABEL.match(value) else "other"

@@ -51,7 +51,8 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     http.start()
     log.info("listening on %s:%s (%s mode)", settings.host, server.effective_port,
              "Socket" if socket_mode else "HTTP")
-    socket_handler = start_socket_mode(app, settings.slack_app_token.get_secret_value()) if socket_mode else None
+    app_token = settings.slack_app_token
+    socket_handler = start_socket_mode(app, app_token.get_secret_value()) if app_token is not None else None
     # reminders are checked often enough for ROOTCHECK_REMIND_AFTER to mean what it says
     remind_every = min(30.0, max(0.5, settings.remind_after.total_seconds() / 4))
     bot.scheduler = Scheduler(bot, settings.sweep_interval, remind_every=remind_every)
@@ -59,7 +60,7 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     if settings.queue_url:
         from bot.serve.consumer import start_consumer  # noqa: PLC0415
 
-        bot.consumer = start_consumer(settings, bot)
+        bot.consumer = start_consumer(settings.queue_url, bot)
     _wait_for_signal()
     log.info("stopping: finishing in-flight work")
     bot.deliverer.stopping.set()  # the post in flight finishes; the rest of its batch waits in the store

@@ -16,13 +16,16 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from bot.checks.fingerprint import finding_id
 from bot.models import HYGIENE_KINDS, SIGNIN_REGION, Account, AccountError, Evidence, Finding, Window
 from bot.service import report_due
-from bot.store import BEFORE_REGIONS, Placed, Placement
+from bot.store import BEFORE_REGIONS, Placed, Placement, Store
 from bot.timeutil import iso_z, utcnow
+
+if TYPE_CHECKING:
+    from bot.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class _Account:
 
 
 class Monitor:
-    def __init__(self, store, sweeper, channel: str | None, lookback: timedelta, remind_after: timedelta,
+    def __init__(self, store: Store, sweeper: Sweeper, channel: str | None, lookback: timedelta, remind_after: timedelta,
                  holder: str, high_risk: frozenset[str], owner_tag: str | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.store = store

@@ -8,20 +8,30 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
+from bot.metrics import Metrics, label
 from bot.models import AlertRecord
 from bot.serve import health
-from bot.store import Placed
+from bot.store import Answer, Placed, Store
 from bot.timeutil import parse_time, utcnow
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.serve.consumer import Consumer
+    from bot.serve.monitor import Monitor, SweepOutcome
+    from bot.serve.scheduler import Scheduler
+    from bot.slack.authz import Authorizer
+    from bot.slack.confirm import Confirmer
+    from bot.slack.delivery import Deliverer
 
 log = logging.getLogger(__name__)
 SCAN_LEASE = timedelta(hours=1)
 
 
 class Operations:
-    def __init__(self, settings: Any, store: Any, monitor: Any, deliverer: Any, authz: Any, metrics: Any,
-                 holder: str, confirmer: Any, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, settings: Settings, store: Store, monitor: Monitor, deliverer: Deliverer, authz: Authorizer,
+                 metrics: Metrics, holder: str, confirmer: Confirmer, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.store = store
         self.monitor = monitor
@@ -32,13 +42,13 @@ class Operations:
         self.confirmer = confirmer
         self.clock = clock
         self.started_at = clock()
-        self.consumer: Any = None  # the queue consumer, when configured
-        self.scheduler: Any = None
+        self.consumer: Consumer | None = None  # the queue consumer, when configured
+        self.scheduler: Scheduler | None = None
         self.setup_error: tuple[str, str] | None = None  # (code for /healthz, message for status and logs)
         self._high_risk_seen: dict[str, datetime] = {}  # high-risk call's own alert -> event time
 
     # jobs -----------------------------------------------------------------------------------
-    def sweep(self, only: list[str] | None = None):
+    def sweep(self, only: list[str] | None = None) -> SweepOutcome:
         started = self.clock()
         try:
             outcome = self.monitor.run_sweep(only)
@@ -56,7 +66,7 @@ class Operations:
         self.metrics.failing_accounts.set(failed)
         self.metrics.last_sweep.set(self.clock().timestamp())
         for error in outcome.errors:
-            self.metrics.aws_errors.labels(code=health.label(error.code)).inc()
+            self.metrics.aws_errors.labels(code=label(error.code)).inc()
             log.warning("account not checked: %s", error.line())
         self.placed(outcome.placed)
         log.info("sweep finished: %d account(s), %d failed, %d new finding(s) in %d new alert(s)", outcome.accounts,
@@ -71,7 +81,8 @@ class Operations:
         self.metrics.findings_grouped.inc(len(placed.new_findings) - len(placed.opened))
         self.metrics.alerts_opened.inc(len(placed.opened))
         for alert_id, moment in placed.high_risk:
-            self._high_risk_seen.setdefault(alert_id, moment)
+            if moment is not None:
+                self._high_risk_seen.setdefault(alert_id, moment)
 
     def deliver(self) -> None:
         """One delivery run: waiting console calls, new alerts, owners' questions, due edits, thread
@@ -91,7 +102,7 @@ class Operations:
     def remind(self) -> None:
         self.deliverer.remind()
 
-    def answer(self, alert_id: str, user: str, answer: str, reason: str | None):
+    def answer(self, alert_id: str, user: str, answer: str, reason: str | None) -> Answer:
         """An owner's "was this you?" answer: recorded once, then shown at once in the channel alert,
         its thread (the admins are called on No) and the owners' direct messages."""
         result = self.confirmer.answer(alert_id, user, answer, reason)
@@ -170,10 +181,10 @@ class Operations:
         except Exception as exc:  # noqa: BLE001 - any failure means the store does not answer
             self.metrics.healthy.set(0)
             return False, {"status": "unhealthy", "store": f"error: {exc.__class__.__name__}"}
-        reference = last.finished_at if last else self.started_at
-        fresh = self.clock() - reference < 3 * self.settings.sweep_interval
+        finished = last.finished_at if last else None
+        fresh = self.clock() - (finished or self.started_at) < 3 * self.settings.sweep_interval
         body = {"status": "ok" if fresh else "unhealthy", "store": store,
-                "last_sweep_finished_at": last.finished_at.isoformat() if last else None,
+                "last_sweep_finished_at": finished.isoformat() if finished else None,
                 "failing_accounts": last.failed if last else 0,
                 "slack": health.error(health.slack_code(self.deliverer.health.code)),
                 "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}

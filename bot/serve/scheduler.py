@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -24,11 +24,26 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from bot.store import Store
+
+
+class Jobs(Protocol):
+    """What the scheduler runs: the running bot's periodic operations."""
+
+    store: Store
+
+    def sweep(self) -> Any: ...
+    def deliver(self) -> None: ...
+    def remind(self) -> None: ...
+    def purge(self) -> None: ...
+    def reconcile(self) -> None: ...
+
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, bot: Any, interval: timedelta, deliver_every: float = 2.0, remind_every: float = 30.0,
+    def __init__(self, bot: Jobs, interval: timedelta, deliver_every: float = 2.0, remind_every: float = 30.0,
                  lease_every: float | None = None):
         self.bot = bot
         self.interval = interval

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Callable
 
 from bot.slack.ids import ACK_ACTION, REMEDIATION_ACTION
+from bot.slack.ports import Bot
 from bot.slack.notifier import SlackError
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ REFUSAL = ":no_entry: You are not allowed to acknowledge rootcheck alerts. Ask a
 BUSY = ":hourglass: rootcheck is busy right now; please press the button again in a minute."
 
 
-def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None],
+def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None],
              busy: type[Exception] = Exception) -> None:
 
     @app.action(ACK_ACTION)
@@ -34,7 +35,7 @@ def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None],
         ack()  # a URL button still sends an interaction; nothing else to do
 
 
-def acknowledge(bot: Any, alert_id: str, user: str, channel: str | None,
+def acknowledge(bot: Bot, alert_id: str, user: str, channel: str | None,
                 respond: Callable[..., Any] | None = None) -> None:
     """Check the user against the alert's own channel, then store the ack once and update it in place."""
     record = bot.store.alerts.get(alert_id)
@@ -43,7 +44,7 @@ def acknowledge(bot: Any, alert_id: str, user: str, channel: str | None,
     if not bot.authz.may_ack(user, record.channel, record.account_id):
         bot.store.state.audit(bot.clock(), user, "ack_refused", alert_id)
         try:
-            bot.deliverer.notifier.ephemeral(record.channel or channel, user, REFUSAL)
+            bot.deliverer.notifier.ephemeral(record.channel or channel or "", user, REFUSAL)
         except SlackError as exc:  # e.g. user_not_in_channel: a non-member clicked in a public channel
             _refuse_via_response_url(respond, user, exc.code)
         return

@@ -73,7 +73,7 @@ class Authorizer:
         return user in self.owners(account_id)
 
     def _member(self, user: str, channel: str | None) -> bool:
-        return bool(channel) and user in self.people.members(channel)
+        return channel is not None and user in self.people.members(channel)
 
     def _safely(self, decide: Callable[[], bool]) -> bool:
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Sequence
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.models.metadata import Metadata
 
 from bot.checks.story import TITLE, story, title
@@ -60,7 +60,7 @@ def md(text: str) -> MarkdownTextObject:
 
 
 def render_alert(record: AlertRecord, names: Names, remediation_url: str, now: datetime,
-                 members: list[Finding] = ()) -> Message:
+                 members: Sequence[Finding] = ()) -> Message:
     """The alert in its current state: open, acknowledged, expected, resolved; a digest lists `members`."""
     if record.alert.grouping == DIGEST:
         return _digest(record, list(members), names, remediation_url)
@@ -69,7 +69,7 @@ def render_alert(record: AlertRecord, names: Names, remediation_url: str, now: d
     heading = mrkdwn(title(alert, opener), 300)
     account = _account(alert.account_id, names(alert.account_id))
     count = f" · {alert.summary.count} findings" if alert.summary.count > 1 else ""
-    blocks = [SectionBlock(text=md(f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · {heading}{count}"))]
+    blocks: list[Block] = [SectionBlock(text=md(f"{SEVERITY_ICON[severity]}  *{severity.upper()}* · {heading}{count}"))]
     if opener is not None:
         blocks.append(SectionBlock(fields=[md(t) for t in _fields(opener, account, now)]))
     lines = [f"*{label}*: {mrkdwn(text, LINE_LIMIT)}" for label, text in story(alert)]
@@ -171,7 +171,7 @@ def render_question(record: AlertRecord, owner: str, names: Names, permalink: st
     link = f"<{permalink}|the alert in the channel>" if permalink and permalink.startswith("https://") else \
         "the alert in the channel"
     what.append(f"You are an owner of this account, so you can tell planned work from an incident. See {link}.")
-    blocks = [SectionBlock(text=md("\n".join(what + lines)))]
+    blocks: list[Block] = [SectionBlock(text=md("\n".join(what + lines)))]
     if record.answered_at is None:
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Yes, this was planned", action_id=CONFIRM_YES_ACTION, value=record.id, style="primary"),

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from bot.slack.blocks import text_blocks
 from bot.slack.escape import mrkdwn
 from bot.slack.ids import COMMAND
+from bot.slack.ports import Bot
 from bot.timeutil import parse_duration
 
 HELP = (f"*{COMMAND}* watches the AWS accounts for use of the root user.\n"
@@ -110,8 +111,8 @@ def register(app: Any, handle: Callable[[Request, Callable[[str], None]], None],
 class Commands:
     """What each verb does; runs on the work pool, answers through `answer`."""
 
-    def __init__(self, bot: Any):
-        self.bot = bot  # bot.serve.operations.Operations: monitor, store, deliverer, authz, status()
+    def __init__(self, bot: Bot):
+        self.bot = bot
 
     def __call__(self, request: Request, answer: Callable[[str], None]) -> None:
         handler = getattr(self, f"_{request.verb}") if request.verb in VERBS else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -18,6 +18,9 @@ from bot.models import CREDENTIALS, SESSION, Account, AlertRecord
 from bot.slack.blocks import Names, render_question
 from bot.slack.notifier import Notifier, SlackError
 from bot.slack.people import People
+
+if TYPE_CHECKING:
+    from bot.store import Answer, Store
 
 log = logging.getLogger(__name__)
 MAX_ASKED = 20  # direct messages per alert; the other owners are named in the alert
@@ -28,7 +31,7 @@ POST_DEADLINE = timedelta(minutes=5)
 
 
 class Confirmer:
-    def __init__(self, store, notifier: Notifier, people: People, account: Callable[[str | None], Account | None],
+    def __init__(self, store: Store, notifier: Notifier, people: People, account: Callable[[str | None], Account | None],
                  names: Names, holder: str, timeout: timedelta, remind_after: timedelta,
                  clock: Callable[[], datetime], retry_base: float = 5.0):
         self.alerts, self.questions, self.state = store.alerts, store.questions, store.state
@@ -70,6 +73,9 @@ class Confirmer:
         sent = 0
         for question in self.questions.claim(self.clock(), self.holder):
             record = self.alerts.get(question.alert_id)
+            if record is None:  # purged meanwhile
+                self.questions.not_sent(question, self.holder, "the alert is gone", None)
+                continue
             try:
                 dm = self.notifier.open_dm(question.user_id)
                 _, ts = self.notifier.post(dm, render_question(record, question.user_id, self.names,
@@ -84,7 +90,7 @@ class Confirmer:
             sent += 1
         return sent
 
-    def answer(self, alert_id: str, user: str, answer: str, reason: str | None):
+    def answer(self, alert_id: str, user: str, answer: str, reason: str | None) -> Answer:
         """Record an owner's answer (the first wins) and audit it; the caller shows it."""
         result = self.questions.answer(alert_id, user, answer, reason, self.clock(), self.remind_after)
         if result.counted:
@@ -105,6 +111,8 @@ class Confirmer:
         shown = 0
         for question in self.questions.answers_to_show():
             record = self.alerts.get(question.alert_id)
+            if record is None or question.dm_channel is None or question.ts is None:
+                continue
             try:
                 self.notifier.update(question.dm_channel, question.ts, render_question(
                     record, question.user_id, self.names, self._permalink(record)), paced=False)
@@ -139,6 +147,6 @@ class Confirmer:
 
     def _permalink(self, record: AlertRecord) -> str | None:
         try:
-            return self.notifier.permalink(record.channel, record.ts) if record.ts else None
+            return self.notifier.permalink(*record.message) if record.ts else None
         except SlackError:
             return None

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from bot.slack.blocks import REASON_BLOCK, answered_text, render_notice_modal, render_reason_modal
 from bot.slack.ids import CONFIRM_NO_ACTION, CONFIRM_VIEW, CONFIRM_YES_ACTION
 from bot.slack.notifier import SlackError
+from bot.slack.ports import Bot
 
 log = logging.getLogger(__name__)
 NOT_AN_OWNER = ":no_entry: Only the owners asked about this alert may answer it."
@@ -21,7 +22,7 @@ REASON_MISSING = "Please say why the root user was used (up to 500 characters)."
 REASON_LIMIT = 500
 
 
-def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None], busy: type[Exception]) -> None:
+def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], busy: type[Exception]) -> None:
 
     def run(job: Callable[[], None], respond: Callable[..., Any]) -> None:
         try:
@@ -69,14 +70,14 @@ def register(app: Any, bot: Any, submit: Callable[[Callable[[], None]], None], b
         run(lambda: answered(bot, alert_id, user, "no", None, respond), respond)
 
 
-def answered(bot: Any, alert_id: str, user: str, answer: str, reason: str | None,
+def answered(bot: Bot, alert_id: str, user: str, answer: str, reason: str | None,
              respond: Callable[..., Any] | None) -> None:
     result = bot.answer(alert_id, user, answer, reason)
     if not result.counted and respond is not None:
         _tell(respond, ":information_source: " + answered_text(result.answer, result.by, result.at))
 
 
-def refusal_for(bot: Any, alert_id: str, user: str) -> str | None:
+def refusal_for(bot: Bot, alert_id: str, user: str) -> str | None:
     """Why `user` may not answer about this alert now (from the store alone), or None."""
     record = bot.store.alerts.get(alert_id)
     if record is None:

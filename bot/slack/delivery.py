@@ -13,13 +13,17 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bot.models import CREDENTIALS, SESSION, AlertRecord
 from bot.slack.blocks import Message, Names, render_alert, render_announcement, render_reply, render_summary
-from bot.serve.health import label
+from bot.metrics import label
 from bot.slack.notifier import Notifier, SlackError
 from bot.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 REMINDER_EVERY = timedelta(hours=1)
@@ -44,10 +48,10 @@ class SlackHealth:
 
 
 class Deliverer:
-    def __init__(self, store, notifier: Notifier, remediation_url: str, default_channel: str | None,
+    def __init__(self, store: Store, notifier: Notifier, remediation_url: str, default_channel: str,
                  names: Names, retry_interval: timedelta, admins: list[str], holder: str,
                  retry_base: float = 5.0, edit_gap: timedelta = EDIT_GAP, clock: Callable[[], datetime] = utcnow,
-                 metrics=None):
+                 metrics: Metrics | None = None):
         self.alerts = store.alerts
         self.messages = store.messages
         self.notifier = notifier
@@ -132,7 +136,7 @@ class Deliverer:
         record = self.messages.start_edit(alert_id, editor, self.clock(), EDIT_LEASE)
         while record is not None:
             try:
-                self.notifier.update(record.channel, record.ts, self.render(record), paced=not urgent)
+                self.notifier.update(*record.message, self.render(record), paced=not urgent)
                 summary_ts = self._summary(record)
             except SlackError as exc:
                 self._edit_failed(record, editor, exc)
@@ -156,19 +160,20 @@ class Deliverer:
         if record.alert.grouping not in WITH_SUMMARY or record.alert.summary.count < 2:
             return None
         message = render_summary(record, self.clock())
+        channel, thread = record.message
         if record.summary_ts:
             if record.summary_shown_version < record.version:
-                self.notifier.update(record.channel, record.summary_ts, message)
+                self.notifier.update(channel, record.summary_ts, message)
             return record.summary_ts
         now = self.clock()
         if not self.messages.claim_summary(record.id, now, now - POST_DEADLINE):
             return None
         try:
             if record.summary_state == "posting":  # a crash may have posted it already: look first
-                found = self.notifier.find_posted(record.channel, {record.id}, self._oldest(), thread_ts=record.ts)
+                found = self.notifier.find_posted(channel, {record.id}, self._oldest(), thread_ts=thread)
                 if record.id in found:
                     return found[record.id]
-            return self.notifier.post(record.channel, message, thread_ts=record.ts)[1]
+            return self.notifier.post(channel, message, thread_ts=thread)[1]
         except SlackError:
             self.messages.release_summary(record.id)
             raise

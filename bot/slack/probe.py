@@ -4,6 +4,8 @@ signing secret is there, and every alert channel exists with the bot in it.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -14,7 +16,7 @@ from bot.slack.notifier import FIXES, make_client
 
 
 def probe_slack(token: str | None, app_token: str | None, signing_secret: bool, base_url: str,
-                channels: list[str], accounts: list[Account] = ()) -> list[Check]:
+                channels: list[str], accounts: Sequence[Account] = ()) -> list[Check]:
     if not token:
         return [Check("slack", "SLACK_BOT_TOKEN", False, "not set", "set the bot token (xoxb-…) of the app")]
     client = make_client(token, base_url, retries=1)

@@ -12,7 +12,8 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -169,7 +170,7 @@ class Alerts:
 
     def member_count(self, alert_id: str) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).where(alert_findings.c.alert_id == alert_id)).scalar()
+            return conn.execute(select(func.count()).where(alert_findings.c.alert_id == alert_id)).scalar() or 0
 
     def alerts_of(self, finding_id: str) -> list[str]:
         with self.engine.connect() as conn:
@@ -193,9 +194,15 @@ class Alerts:
             return {state: count for state, count in conn.execute(query)}
 
     # the writer -----------------------------------------------------------------------------
-    def _writer(self, account: str | None):
-        """A transaction holding the grouping lock of one account (None: the digest decision)."""
-        return _Writer(self.engine, self._postgres, account)
+    @contextmanager
+    def _writer(self, account: str | None) -> Iterator[Connection]:
+        """A transaction holding the grouping lock of one account (None: the digest decision):
+        PostgreSQL's advisory lock for the account; SQLite's write lock, taken at BEGIN."""
+        with self.write() as conn:
+            if self._postgres:
+                key = zlib.crc32(f"rootcheck-group:{account or ''}".encode())
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            yield conn
 
     def _insert_new(self, conn: Connection, found: list[Finding], now: datetime, hold: frozenset[str]) -> list[Finding]:
         unique = list({f.id: f for f in found}.values())
@@ -231,12 +238,12 @@ class Alerts:
                 self._update_alert(conn, alert, now, placement, known_row=_row_of(open_rows, alert.id))
                 placed.changed.append(alert.id)
 
-    def _open_alerts(self, conn: Connection, account: str | None, oldest: datetime) -> list:
+    def _open_alerts(self, conn: Connection, account: str | None, oldest: datetime) -> list[Any]:
         if account is None:
             return []
-        return conn.execute(select(alerts).where(
+        return list(conn.execute(select(alerts).where(
             alerts.c.account_id == account, alerts.c.grouping.in_(GROUPED),
-            alerts.c.window_end >= oldest - CLOCK_SKEW)).all()
+            alerts.c.window_end >= oldest - CLOCK_SKEW)).all())
 
     def _failure_times(self, conn: Connection, account: str | None, oldest: datetime, newest: datetime) -> list[datetime]:
         if account is None:
@@ -300,32 +307,6 @@ class Alerts:
                 add_reply(conn, f"rise:{alert.id}:{severity}", alert.id,
                           {"kind": "raised", "severity": severity, "count": alert.summary.count}, now)
         conn.execute(update(alerts).where(alerts.c.id == alert.id).values(**values))
-
-
-class _Writer:
-    """`with` block: one transaction holding the grouping lock (SQLite: BEGIN IMMEDIATE)."""
-
-    def __init__(self, engine: Engine, postgres: bool, account: str | None):
-        self.engine, self.postgres, self.account = engine, postgres, account
-        self._conn: Connection | None = None
-        self._tx = None
-
-    def __enter__(self) -> Connection:
-        self._conn = writer(self.engine).connect()
-        self._tx = self._conn.begin()
-        if self.postgres:
-            key = zlib.crc32(f"rootcheck-group:{self.account or ''}".encode())
-            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-        return self._conn
-
-    def __exit__(self, exc_type, *exc) -> None:
-        try:
-            if exc_type is None:
-                self._tx.commit()
-            else:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
 
 
 def _expectation(conn: Connection, account_id: str | None, at: datetime | None) -> tuple[str, str] | None:

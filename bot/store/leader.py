@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 LOCK_KEY = 0x726F6F74636B  # "rootck"
@@ -25,8 +26,8 @@ _STILL_HELD = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AN
 class Leadership:
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._connection = None
-        self._file = None
+        self._connection: Connection | None = None
+        self._file: IO[str] | None = None
 
     @property
     def exclusive(self) -> bool:

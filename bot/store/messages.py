@@ -25,7 +25,8 @@ MAX_EDIT_FAILURES = 8  # a message that cannot be updated (deleted?) is given up
 
 @dataclass(frozen=True)
 class Reply:
-    """A thread reply to post: `body` says what (its `kind` and values), the alert says where."""
+    """A thread reply to post: `body` says what (its `kind` and values), the alert says where
+    (replies are only claimed for alerts already in Slack)."""
 
     id: str
     alert_id: str

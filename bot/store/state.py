@@ -85,8 +85,10 @@ class State:
     # sweeps ---------------------------------------------------------------------------------
     def sweep_started(self, holder: str, now: datetime) -> int:
         with self.write() as conn:
-            return conn.execute(insert(sweeps).values(holder=holder, started_at=now, accounts=0, failed=0,
-                                                      findings=0)).inserted_primary_key[0]
+            key = conn.execute(insert(sweeps).values(holder=holder, started_at=now, accounts=0, failed=0,
+                                                     findings=0)).inserted_primary_key
+        assert key is not None
+        return key[0]
 
     def sweep_finished(self, sweep_id: int, now: datetime, accounts_checked: int, errors: list[AccountError],
                        new_findings: int, failed: int) -> None:

@@ -107,7 +107,7 @@ def _athena(trail, ref, since, until, accounts=()):
     warnings: list[str] = []
     scan = AthenaScan(engine, "db", plan(ref, layout(table), since, until, tuple(accounts), TODAY), window,
                       warnings.append)
-    return list(scan.run()), scan, engine
+    return list(scan.run_queries()), scan, engine
 
 
 def _file_scan(run_rootcheck, trail, *args):

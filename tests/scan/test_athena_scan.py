@@ -68,7 +68,7 @@ def test_a_large_result_is_judged_in_slices_on_the_pool_with_the_same_findings(w
     data = _results(3000)
     scan = AthenaScan(Scripted(data, [[_done()]]), "db", [Query("q", "SELECT")], Window(), warn=lambda line: None,
                       workers=workers, slice_bytes=50_000)
-    found = list(scan.run())
+    found = list(scan.run_queries())
     assert len(found) == len({f.id for f in found}) == 3000
     assert scan.summary.documents == 1 and scan.summary.records == 3000 and not scan.summary.errors
     assert {f.user_agent for f in found} >= {'agent "1",\nzweite Zeile ü €'}
@@ -80,7 +80,7 @@ def test_polls_back_off_and_the_cap_counts_every_query():
                                      QueryStatus("RUNNING", 20, "", None), _done(60 * 10**9)], [_done()]])
     scan = AthenaScan(engine, "db", [Query("one", "S1"), Query("two", "S2")], Window(), warn=lambda line: None,
                       max_bytes=50 * 10**9, sleep=sleeps.append)
-    assert len(list(scan.run())) == 1  # the first query's rows are kept: they are paid for
+    assert len(list(scan.run_queries())) == 1  # the first query's rows are kept: they are paid for
     assert sleeps == [0.25, 0.4, 0.6400000000000001] and engine.started == ["S1"]
     (error,) = scan.summary.errors
     assert error.startswith("athena: query 2 of 2 (two): not started: the scan has read 60.00 GB, over --max-scan-gb 50")
