@@ -31,14 +31,22 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], b
             respond(text=":hourglass: rootcheck is busy; please press the button again in a minute.",
                     response_type="ephemeral", replace_original=False)
 
-    @app.action(CONFIRM_YES_ACTION)
-    def on_yes(ack, body, action, respond):
+    def clicked(ack: Callable[[], None], body: dict, action: dict, respond: Callable[..., Any]
+                ) -> tuple[str, str] | None:
+        """(user, alert id) of an owner's click that may count; anyone else is told why not."""
         ack()
         user, alert_id = body["user"]["id"], action.get("value", "")
         refusal = refusal_for(bot, alert_id, user)
         if refusal:
             _tell(respond, refusal)
+            return None
+        return user, alert_id
+
+    @app.action(CONFIRM_YES_ACTION)
+    def on_yes(ack, body, action, respond):
+        if (click := clicked(ack, body, action, respond)) is None:
             return
+        _, alert_id = click
         try:  # here, not on the work pool: the trigger_id expires within 3 s of the click
             bot.deliverer.notifier.open_view(body.get("trigger_id", ""), render_reason_modal(alert_id))
         except SlackError as exc:
@@ -61,12 +69,9 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], b
 
     @app.action(CONFIRM_NO_ACTION)
     def on_no(ack, body, action, respond):
-        ack()
-        user, alert_id = body["user"]["id"], action.get("value", "")
-        refusal = refusal_for(bot, alert_id, user)
-        if refusal:
-            _tell(respond, refusal)
+        if (click := clicked(ack, body, action, respond)) is None:
             return
+        user, alert_id = click
         run(lambda: answered(bot, alert_id, user, "no", None, respond), respond)
 
 

@@ -41,10 +41,17 @@ metadata = MetaData()
 def _message_columns() -> list[Column]:
     """A Slack message's delivery: where it goes, who claimed it and when, retries."""
     return [
-        Column("state", String(10), nullable=False),  # pending, posting, posted, failed
         Column("target", String(32)),                 # the channel it should be posted to
         Column("channel", String(32)),
         Column("ts", String(32)),
+        *_claim_columns(),
+    ]
+
+
+def _claim_columns() -> list[Column]:
+    """Something sent to Slack once: its state, who claimed it and when, retries."""
+    return [
+        Column("state", String(10), nullable=False),  # pending, posting, posted, failed
         Column("claimed_by", String(128)),
         Column("claimed_at", UtcDateTime),
         Column("attempts", Integer, nullable=False, default=0),
@@ -135,17 +142,10 @@ questions = Table(  # one direct message per owner and alert
     "questions", metadata,
     Column("alert_id", String(64), primary_key=True),
     Column("user_id", String(32), primary_key=True),
-    Column("state", String(10), nullable=False),  # pending, posting, posted, failed
     Column("dm_channel", String(32)),
     Column("ts", String(32)),
     Column("answer_shown", Boolean, nullable=False, default=False),
-    Column("claimed_by", String(128)),
-    Column("claimed_at", UtcDateTime),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime),
-    Column("last_error", Text),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("posted_at", UtcDateTime),
+    *_claim_columns(),
 )
 
 alert_findings = Table(

@@ -78,22 +78,19 @@ ALL_KINDS = {
 
 # ------------------------------------------------------------------------------------ helpers
 
+def _text_objects(node, types=("mrkdwn", "plain_text")) -> list[dict]:
+    """Every Block Kit text object of the given types anywhere under `node`."""
+    if isinstance(node, list):
+        return [found for value in node for found in _text_objects(value, types)]
+    if not isinstance(node, dict):
+        return []
+    here = [node] if node.get("type") in types and isinstance(node.get("text"), str) else []
+    return here + [found for value in node.values() for found in _text_objects(value, types)]
+
+
 def _texts(message) -> list[str]:
     """Every human-visible string: each text object's `text` in the blocks, and the fallback."""
-    found = [message.text]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.blocks)
-    return found
+    return [message.text] + [o["text"] for o in _text_objects(message.blocks)]
 
 
 def _buttons(message) -> dict[str, dict]:
@@ -419,19 +416,7 @@ def test_every_mrkdwn_text_object_is_verbatim():
     digest, members, names = _digest()
     messages.append(render_digest(digest, members, names, REMEDIATION, NOW))
     for message in messages:
-        objects = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                if node.get("type") == "mrkdwn":
-                    objects.append(node)
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-
-        walk(message.blocks)
+        objects = _text_objects(message.blocks, types=("mrkdwn",))
         assert objects and all(o.get("verbatim") is True for o in objects), message.blocks
 
 
