@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -575,21 +576,11 @@ def _http_json(url: str, body=None):
         return json.loads(resp.read())
 
 
-def test_runs_as_a_process_with_control_endpoints():
+@contextlib.contextmanager
+def _fake_process(*args: str):
+    """The fake as its own process on port 0, as the benches run it; yields it and its API URL."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.slack_api",
-            "--port",
-            "0",
-            "--channel",
-            "C0ALERTS",
-            "--member",
-            "U0ADMIN",
-            "--usergroup",
-            "S0ADMINS:U0ADMIN",
-        ],
+        [sys.executable, "-m", "tests.fakes.slack_api", "--port", "0", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -597,7 +588,17 @@ def test_runs_as_a_process_with_control_endpoints():
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        api_url = proc.stdout.readline().strip()
+        yield proc, proc.stdout.readline().strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_runs_as_a_process_with_control_endpoints():
+    with _fake_process("--channel", "C0ALERTS", "--member", "U0ADMIN", "--usergroup", "S0ADMINS:U0ADMIN") as (proc, api_url):
         assert api_url.startswith("http://127.0.0.1:") and api_url.endswith("/api/")
         base = api_url[: -len("/api/")]
         c = WebClient(token="xoxb-test-token", base_url=api_url)
@@ -617,12 +618,6 @@ def test_runs_as_a_process_with_control_endpoints():
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 # ---------------------------------------------------------------------- direct messages
@@ -991,33 +986,7 @@ def test_replies_return_metadata_only_with_include_all_metadata(fake, client):
 
 
 def test_control_endpoints_for_dms_views_edits_and_limits():
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.slack_api",
-            "--port",
-            "0",
-            "--channel",
-            "C0ALERTS:U0ADMIN",
-            "--user",
-            "U0ADMIN:admin@example.com",
-            "--admin",
-            "U0ADMIN",
-            "--deactivated-user",
-            "U0GONE",
-            "--trigger-ttl",
-            "5",
-            "--no-socket-mode",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        api_url = proc.stdout.readline().strip()
+    with _fake_process("--channel", "C0ALERTS:U0ADMIN", "--user", "U0ADMIN:admin@example.com", "--admin", "U0ADMIN", "--deactivated-user", "U0GONE", "--trigger-ttl", "5", "--no-socket-mode") as (proc, api_url):
         base = api_url[: -len("/api/")]
         c = WebClient(token="xoxb-test-token", base_url=api_url)
 
@@ -1071,9 +1040,3 @@ def test_control_endpoints_for_dms_views_edits_and_limits():
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
