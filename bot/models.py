@@ -255,10 +255,6 @@ class AlertRecord:
     version: int = 1
     shown_version: int = 0
     urgent_version: int = 0  # a person acted: this version is shown at once, not after 10 s
-
-    @property
-    def urgent(self) -> bool:
-        return self.urgent_version > self.shown_version
     edited_at: datetime | None = None
     edit_failures: int = 0
     summary_ts: str | None = None
@@ -282,6 +278,10 @@ class AlertRecord:
     escalated_at: datetime | None = None  # the admins were called
     owners_asked: tuple[str, ...] = ()
     owners_more: tuple[str, ...] = ()
+
+    @property
+    def urgent(self) -> bool:
+        return self.urgent_version > self.shown_version
 
     @property
     def id(self) -> str:

@@ -1,5 +1,6 @@
 """Render the README's example alerts with the real grouping and builders: a root session (open,
-then acknowledged), its thread summary, and a burst of failed sign-ins.
+then acknowledged), its thread summary, a burst of failed sign-ins, and "was this you?" (the direct
+message to an owner, the alert while it waits, after Yes with a reason, and after No).
 
     .venv/bin/python docs/alert_examples.py     # rewrites docs/alert-*.json and docs/alerts.md
 
@@ -19,12 +20,15 @@ from bot.checks.cloudtrail import check_record
 from bot.checks.grouping import group
 from bot.config import DEFAULT_REMEDIATION_URL
 from bot.models import AlertRecord, Finding
-from bot.slack.blocks import render_alert, render_summary
+from bot.slack.blocks import render_alert, render_question, render_summary
 
 HERE = Path(__file__).parent
 DAY = HERE.parent / "tests" / "fixtures" / "corpus" / "sessions" / "day.jsonl"
 NOW = datetime(2026, 11, 20, 10, 12, tzinfo=timezone.utc)
 ACKED_AT = datetime(2026, 11, 20, 10, 21, tzinfo=timezone.utc)
+ASKED_AT = datetime(2026, 11, 20, 10, 12, 5, tzinfo=timezone.utc)
+ANSWERED_AT = datetime(2026, 11, 20, 10, 14, tzinfo=timezone.utc)
+PERMALINK = "https://example.slack.com/archives/C0ALERTS/p1763632800000100"
 NAMES = {"111122223333": "prod-payments"}
 
 
@@ -48,8 +52,9 @@ def _failure_burst() -> list[Finding]:
 def _record(findings: list[Finding], event_id: str, **state) -> AlertRecord:
     opener = next(f for f in findings if f.event_id == event_id)
     alert = group(findings, []).alerts[opener.id]
+    state.setdefault("severity", alert.severity())
     return AlertRecord(alert=alert, opener=opener, state="posted", channel="C0ALERTS", ts="1763632800.000100",
-                       severity=alert.severity(), **state)
+                       **state)
 
 
 def states() -> dict[str, dict]:
@@ -57,10 +62,22 @@ def states() -> dict[str, dict]:
     session = _record(day, "s-login")
     acked = _record(day, "s-login", acked_by="U0ALICE", acked_at=ACKED_AT)
     failures = _record(_failure_burst(), "burst-0")
+    asked = {"owners_asked": ("U0ALICE", "U0BOB"), "asked_at": ASKED_AT,
+             "confirm_deadline": ASKED_AT + timedelta(minutes=15)}
+    waiting = _record(day, "s-login", **asked)
+    confirmed = _record(day, "s-login", **asked, answer="yes", answered_by="U0ALICE", answered_at=ANSWERED_AT,
+                        answer_reason="Closing the sandbox account, CHG-1234", acked_by="U0ALICE",
+                        acked_at=ANSWERED_AT)
+    denied = _record(day, "s-login", **asked, answer="no", answered_by="U0BOB", answered_at=ANSWERED_AT,
+                     escalated_at=ANSWERED_AT, severity="critical")
     messages = {"session-open": render_alert(session, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
                 "session-acked": render_alert(acked, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
                 "session-summary": render_summary(session, NOW),
-                "failures-open": render_alert(failures, NAMES.get, DEFAULT_REMEDIATION_URL, NOW)}
+                "failures-open": render_alert(failures, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
+                "question": render_question(waiting, "U0ALICE", NAMES.get, PERMALINK),
+                "session-asked": render_alert(waiting, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
+                "session-confirmed": render_alert(confirmed, NAMES.get, DEFAULT_REMEDIATION_URL, NOW),
+                "session-denied": render_alert(denied, NAMES.get, DEFAULT_REMEDIATION_URL, NOW)}
     return {name: {"text": m.text, "blocks": m.blocks, "metadata": m.metadata} for name, m in messages.items()}
 
 
