@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from bot.models import (CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert, Finding,
-                        failures_before)
+from bot.models import (CREDENTIALS, FAILURE_WINDOW, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert,
+                        Finding, failures_before)
 from bot.timeutil import parse_time
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -54,14 +54,17 @@ class Outcome:
 
 def group(findings: Sequence[Finding], open_alerts: Iterable[Alert], *, now: datetime | None = None,
           seen_at: dict[str, datetime] | None = None, high_risk: frozenset[str] = HIGH_RISK_EVENTS,
-          known_failures: Iterable[datetime] = ()) -> Outcome:
+          known_failures: Iterable[datetime] = (), same_read: Iterable[str] = ()) -> Outcome:
     """Place each finding. `open_alerts`: the accounts' alerts that may still take findings.
 
     `seen_at`: when the running bot first saw each finding (console calls wait 2 minutes from then
     for their sign-in); with `now` None nothing waits. `known_failures`: event times of failed
-    sign-ins already stored, for "after N failed sign-ins".
+    sign-ins already stored, for "after N failed sign-ins". `same_read`: the open alerts that this
+    same read opened (the earlier pages of one sweep, which LookupEvents gives newest first): a
+    failure window among them starts again at an earlier failure read after it, as if the read had
+    been grouped oldest first.
     """
-    grouper = _Grouper(list(open_alerts), now, seen_at or {}, high_risk, list(known_failures))
+    grouper = _Grouper(list(open_alerts), now, seen_at or {}, high_risk, list(known_failures), set(same_read))
     ordered = sorted(findings, key=_order)
     decisions = [grouper.place(finding) for finding in ordered]
     return Outcome(decisions, grouper.changed, grouper.recounted)
@@ -78,8 +81,9 @@ def _order(finding: Finding) -> tuple:
 
 class _Grouper:
     def __init__(self, alerts: list[Alert], now: datetime | None, seen_at: dict[str, datetime],
-                 high_risk: frozenset[str], failures: list[datetime]):
+                 high_risk: frozenset[str], failures: list[datetime], same_read: set[str]):
         self.alerts = {alert.id: alert for alert in alerts}
+        self.same_read = same_read
         self.now = now
         self.seen_at = seen_at
         self.high_risk = high_risk
@@ -106,6 +110,8 @@ class _Grouper:
         # A late failure can open a window that overlaps a later one: the later (existing) one keeps its own.
         window = next((a for a in sorted(self._of(finding, FAILURES), key=lambda a: a.start, reverse=True)
                        if when is not None and a.start <= when < a.end), None)
+        if window is None and when is not None:
+            window = self._read_earlier(finding, when)
         if window is None:
             self._new_alert(decision, FAILURES, when)
         else:
@@ -119,6 +125,17 @@ class _Grouper:
                 session.summary.failures_before = failures_before(self.failures, session.start)
                 self._touch(session)
                 self.recounted.add(session.id)
+
+    def _read_earlier(self, finding: Finding, when: datetime) -> Alert | None:
+        """A window this same read opened at a later failure starts at this one instead, when all its
+        failures stay within the hour from here: the first failure of a burst fixes its window."""
+        for alert in sorted(self._of(finding, FAILURES), key=lambda a: a.start):
+            last = parse_time(alert.summary.last) if alert.summary.last else alert.start
+            if alert.id in self.same_read and when < alert.start and last is not None \
+                    and last < when + FAILURE_WINDOW:
+                alert.start = when
+                return alert
+        return None
 
     # root calls -----------------------------------------------------------------------------
     def _activity(self, decision: Decision, when: datetime | None) -> None:

@@ -219,8 +219,9 @@ class Alerts:
         open_rows = self._open_alerts(conn, account, oldest)
         known = {row.id: to_alert(row) for row in open_rows}
         failures = self._failure_times(conn, account, oldest, max(times, default=now))
+        same_read = {row.id for row in open_rows if row.created_at == now}  # a sweep's parts share its `now`
         outcome = group(waiting, known.values(), now=now if placement.wait else None, seen_at=seen_at,
-                        high_risk=placement.high_risk, known_failures=failures)
+                        high_risk=placement.high_risk, known_failures=failures, same_read=same_read)
         for alert in outcome.alerts.values():
             if alert.id not in known:
                 self._insert_alert(conn, alert, placement.target(alert.account_id), now, placement)
@@ -290,7 +291,8 @@ class Alerts:
         expected = known_row.expected_by is not None
         severity = alert.severity(expected=expected)
         values: dict[str, Any] = {"summary": json.dumps(alert.summary.to_json()), "count": alert.summary.count,
-                                  "version": alerts.c.version + 1}
+                                  "version": alerts.c.version + 1, "window_start": alert.start,
+                                  "window_end": alert.end}
         if severity != known_row.severity:
             log = json.loads(known_row.severity_log or "[]") + [{"at": now.isoformat(), "severity": severity}]
             values.update(severity=severity, rank=rank(severity), severity_log=json.dumps(log))

@@ -112,6 +112,30 @@ def test_a_late_failure_joins_the_window_that_holds_its_time_or_opens_one():
     assert placed["f4"][1] == placed["f4"][0]  # opened its own window
 
 
+def test_a_burst_read_newest_first_in_pages_of_one_sweep_is_one_alert_from_its_first_failure():
+    """LookupEvents pages come newest first and each is placed as it is read: the window the first page
+    opened starts again at the older failures of the next pages (the same events as a scan gives)."""
+    burst = findings([record("s-fail-1", f"f{n}", T0 + timedelta(seconds=3 * n)) for n in range(150)])
+    pages = [burst[start:start + 50] for start in range(0, 150, 50)][::-1]
+    outcome = group(pages[0], [])
+    [opened] = outcome.alerts.values()
+    for page in pages[1:]:
+        outcome = group(page, [opened], same_read={opened.id})
+        assert list(outcome.alerts) == [opened.id] and not any(d.opened for d in outcome.decisions)
+    assert opened.start == T0 and opened.summary.count == 150 and severity(opened) == "high"
+    scanned = group(burst, []).alerts
+    assert [(a.start, a.summary.count) for a in scanned.values()] == [(opened.start, 150)]
+
+
+def test_a_window_of_the_same_read_moves_back_only_while_its_failures_stay_within_the_hour():
+    late = findings([record("s-fail-1", "f-late", T0 + timedelta(minutes=50))])
+    opened = next(iter(group(late, []).alerts.values()))
+    earlier = findings([record("s-fail-1", "f-early", T0 - timedelta(minutes=15))])
+    outcome = group(earlier, [opened], same_read={opened.id})
+    assert outcome.decisions[0].opened, "65 minutes apart: a window of its own"
+    assert opened.start == T0 + timedelta(minutes=50)
+
+
 def test_after_10_failures_a_signin_with_mfa_is_critical_and_says_so():
     failures = [record("s-fail-1", f"f{n}", T0 - timedelta(minutes=30) + timedelta(seconds=20 * n)) for n in range(12)]
     login = record("s-login", "ok", T0, additionalEventData={"MFAUsed": "Yes"})

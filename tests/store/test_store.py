@@ -120,6 +120,24 @@ def test_a_session_of_100_calls_is_one_alert_counted_from_its_rows(store):
     assert record.version == 5, "one change per page, not per finding"
 
 
+def test_failures_stored_page_by_page_newest_first_in_one_sweep_are_one_alert(store):
+    """A sweep hands its LookupEvents pages over newest first, all with the sweep's `now`; a later sweep's
+    earlier failure is a late one: it opens its own window (the window is fixed by then)."""
+    account = account_id()
+    burst = [finding("root_console_login_failed", "medium", account, f"2026-11-28T07:{n // 20:02d}:{3 * (n % 20):02d}Z")
+             for n in range(150)]
+    pages = [burst[start:start + 50] for start in range(0, 150, 50)][::-1]
+    opened = [ingest(store, page, T0).opened for page in pages]
+    assert [len(o) for o in opened] == [1, 0, 0]
+    record = store.alerts.get(opened[0][0])
+    assert (record.alert.summary.count, record.severity) == (150, "high") == (store.alerts.member_count(record.id),
+                                                                              "high")
+    assert record.alert.start == datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)
+    late = finding("root_console_login_failed", "medium", account, "2026-11-28T06:59:00Z")
+    assert ingest(store, [late], T0 + timedelta(minutes=5)).opened == [late.id]
+    assert store.alerts.get(record.id).alert.summary.count == 150
+
+
 def test_two_writers_placing_one_session_at_once_open_one_alert(db_url):
     """The queue and a sweep (or two replicas) see the same session at the same moment."""
     stores = [Store(db_url), Store(db_url)]
