@@ -53,8 +53,9 @@ def sign(body: bytes, timestamp: str | None = None, secret: str = SIGNING_SECRET
 
 
 class Serve:
-    def __init__(self, env: dict, log_path: Path | None = None):
+    def __init__(self, env: dict, log_path: Path | None = None, binary: Path | None = None):
         self.env = env
+        self.binary = binary or BIN  # another release's console script (a benchmark's "before")
         self.port = int(env["PORT"])
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -68,7 +69,7 @@ class Serve:
 
     def start(self, wait: bool = True) -> "Serve":
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen([str(BIN), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([str(self.binary), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
             self.wait_listening()
         return self

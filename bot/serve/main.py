@@ -8,8 +8,11 @@ release the scheduler lock, close connections.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
+from typing import NoReturn
 
 from waitress.server import create_server
 
@@ -68,14 +71,28 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
         bot.consumer.stop()
     if socket_handler is not None:
         socket_handler.close()
-    if not bot.scheduler.stop(timeout=STOP_TIMEOUT):
+    finished = bot.scheduler.stop(timeout=STOP_TIMEOUT)
+    if not finished:
         log.warning("stopping: a job did not finish within %ss; what it left is picked up at the next start",
                     STOP_TIMEOUT)
     work.shutdown()
     server.close()
     store.close()
     log.info("stopped")
+    if not finished:
+        _exit_now(0)
     return 0
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without waiting for the job that did not finish (a long sweep): the interpreter's exit
+    joins its thread, and first shuts down the pool its paced AWS calls are resubmitted to, so that
+    wait never ended. What the job left is in the store, as after a kill -9, and is picked up at the
+    next start (claims reconciled, cursors not advanced)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _wait_for_signal() -> None:

@@ -130,14 +130,15 @@ class Deliverer:
 
         Holds a short lease on the alert while it edits, and records the version it rendered
         (compare-and-set), so an older render never overwrites a newer state. When a person
-        acted meanwhile, it edits again at once.
+        acted meanwhile, it edits again at once. A person's edit (`urgent`) leaves the thread
+        summary alone: it shows findings, not what the person did, and keeps its 10-second turn.
         """
         editor = f"{self.holder}/{uuid.uuid4().hex[:8]}"  # this edit, not this replica: a click and a job differ
         record = self.messages.start_edit(alert_id, editor, self.clock(), EDIT_LEASE)
         while record is not None:
             try:
                 self.notifier.update(*record.message, self.render(record), paced=not urgent)
-                summary_ts = self._summary(record)
+                summary_ts = None if urgent else self._summary(record)
             except SlackError as exc:
                 self._edit_failed(record, editor, exc)
                 return False

@@ -27,6 +27,7 @@ from bot.timeutil import parse_time
 
 URGENT = ("critical", "high")
 GROUPED = ("session", "credentials", "failures")  # alerts that later findings may join
+COUNTS_FAILURES = ("root_console_login", "root_console_login_failed")
 
 
 @dataclass
@@ -225,7 +226,10 @@ class Alerts:
         oldest = min(times, default=now)
         open_rows = self._open_alerts(conn, account, oldest)
         known = {row.id: to_alert(row) for row in open_rows}
-        failures = self._failure_times(conn, account, oldest, max(times, default=now))
+        # Only a sign-in ("after N failed sign-ins") or a failure (which recounts the sign-ins after it) needs
+        # the failed sign-ins around it: a page of calls, most of a session, reads none of them.
+        failures = self._failure_times(conn, account, oldest, max(times, default=now)) \
+            if any(f.kind in COUNTS_FAILURES for f in waiting) else []
         outcome = group(waiting, known.values(), now=now if placement.wait else None, seen_at=seen_at,
                         high_risk=placement.high_risk, known_failures=failures)
         for alert in outcome.alerts.values():

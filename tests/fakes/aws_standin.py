@@ -331,6 +331,9 @@ class Stats:
     * ``peak_connections`` - the most client connections open at once.
     * ``requests`` - with ``record_requests``: (service, action, Authorization,
       X-Amz-Security-Token) of every signed request, in arrival order.
+    * ``pages`` - with ``record_pages``: every LookupEvents page answered, in order, as
+      ``(time, account, region, (attribute key, value), event ids)``; ``time`` is the wall
+      clock when the page was answered (after ``latency``). :meth:`page_served` finds one.
     """
 
     def __init__(self) -> None:
@@ -348,6 +351,7 @@ class Stats:
             self.assume_role_peak = 0
             self.peak_connections = 0
             self.requests: list = []
+            self.pages: list = []
 
     def _bump(self, name: str, key: Any, n: int = 1) -> None:
         with self._lock:
@@ -365,6 +369,11 @@ class Stats:
             return sum(n for (s, a, acct), n in self.calls.items()
                        if (service is None or s == service) and (action is None or a == action)
                        and (account is None or acct == account))
+
+    def page_served(self, event_id: str) -> float | None:
+        """When the first LookupEvents page holding ``event_id`` was answered (``record_pages``)."""
+        with self._lock:
+            return next((page[0] for page in self.pages if event_id in page[4]), None)
 
     @property
     def throttled_total(self) -> int:
@@ -493,6 +502,8 @@ class AwsStandIn:
             one (AWS: 4 hours); younger, Generate answers COMPLETE and keeps it.
         record_requests: keep every signed request's Authorization and security token
             in ``stats.requests``.
+        record_pages: keep every LookupEvents page answered (when, where, which event ids)
+            in ``stats.pages``.
         fail_regions: regions where every CloudTrail call answers
             ``UnrecognizedClientException`` (as a disabled opt-in Region does).
         regions: RegionName -> RegionOptStatus for ListRegions (default
@@ -517,6 +528,7 @@ class AwsStandIn:
         report_ready_after: int = 1,
         report_max_age: float = 4 * 3600,
         record_requests: bool = False,
+        record_pages: bool = False,
         fail_regions: Iterable[str] = (),
         regions: Mapping[str, str] | None = None,
         hub_account: str = HUB_ACCOUNT,
@@ -535,6 +547,7 @@ class AwsStandIn:
         self.report_ready_after = int(report_ready_after)
         self.report_max_age = float(report_max_age)
         self.record_requests = record_requests
+        self.record_pages = record_pages
         self._assume_arrivals: collections.deque = collections.deque()
         self.fail_regions = frozenset(fail_regions)
         self.regions = dict(regions or DEFAULT_REGIONS)
@@ -1070,6 +1083,10 @@ class AwsStandIn:
         result: dict = {"Events": [e.item for e in out]}
         if more:
             result["NextToken"] = _b64_token({"k": list(out[-1].sort_key), "f": fingerprint})
+        if self.record_pages:
+            with self.stats._lock:
+                self.stats.pages.append((time.time(), acct.account_id, region, (attr_key, attr_val),
+                                         frozenset(e.item["EventId"] for e in out)))
         return result
 
     # ------------------------------------------------------------ IAM

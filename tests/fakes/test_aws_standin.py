@@ -537,3 +537,25 @@ def test_failures_on_demand_and_the_request_log():
 
 def creds_for(standin, account):
     return client(standin, "sts").assume_role(RoleArn=ROLE.format(account), RoleSessionName="rootcheck")["Credentials"]
+
+
+def test_the_page_log_says_when_each_lookup_page_was_answered_and_what_it_held():
+    with AwsStandIn(record_pages=True, rate_per_second=None, latency=0.05) as s:
+        s.add_account(PROD)
+        records = [root_login_record(PROD, NOW - timedelta(minutes=i), event_id=f"page-{i}") for i in range(3)]
+        s.add_events(PROD, "us-east-1", records)
+        cloudtrail = client(s, "cloudtrail", creds=creds_for(s, PROD), retries=NO_RETRY)
+        asked = time.time()
+        first = cloudtrail.lookup_events(MaxResults=2,
+                                         LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}])
+        answered = time.time()
+        cloudtrail.lookup_events(MaxResults=2, NextToken=first["NextToken"],
+                                 LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}])
+        assert [(account, region, attribute, set(ids)) for _, account, region, attribute, ids in s.stats.pages] == [
+            (PROD, "us-east-1", ("Username", "root"), {"page-0", "page-1"}),
+            (PROD, "us-east-1", ("Username", "root"), {"page-2"})]
+        assert asked + 0.05 <= s.stats.page_served("page-1") <= answered, "answered after the latency"
+        assert s.stats.page_served("page-2") > s.stats.page_served("page-0")
+        assert s.stats.page_served("never-seen") is None
+    with AwsStandIn() as quiet:
+        assert quiet.stats.pages == [], "off unless asked for"

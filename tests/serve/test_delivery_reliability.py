@@ -12,11 +12,13 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tests.fakes.aws_standin import root_report_csv
 from tests.harness import BIN, wait_for
+from tests.records import root_call_record
 from tests.serve.conftest import (
     INTERVAL,
     alert,
@@ -527,6 +529,24 @@ def test_sigterm_during_a_sweep_stops_cleanly(launch, fake_slack, standin, chann
         _stops_cleanly(serve)
     finally:
         standin.latency = 0.0
+
+
+def test_sigterm_during_a_sweep_longer_than_the_stop_timeout_exits(launch, fake_slack, standin, channel, sqlite_db,
+                                                                     db_reader):
+    """A sweep that pages through a busy account for a minute (1 LookupEvents/s) is given up at SIGTERM:
+    its paced lookups wait on the collector's timer, whose pool the interpreter's exit closes, so waiting
+    for the job at exit never ended (the process had said "stopped" and lived on)."""
+    [account] = new_accounts(standin)
+    db = db_reader(sqlite_db)
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    standin.add_events(account, "us-east-1", [
+        root_call_record(account, start + timedelta(seconds=n), key="AKIAFLOODKEY0001", console=False)
+        for n in range(3000)])  # 60 pages of 50: a minute of paced lookups
+    serve = launch.start(launch.env(sqlite_db, channel, [account]))
+    wait_for(lambda: db.sweeps() and db.sweeps()[-1].finished_at is None
+             and standin.stats.count("cloudtrail", "LookupEvents", account) >= 3, timeout=20, interval=0.05)
+    _stops_cleanly(serve)
+    assert db.sweeps()[-1].finished_at is None, "the sweep was given up, not finished"
 
 
 def test_sigterm_during_a_takeover_stops_cleanly(launch, fake_slack, standin, channel, sqlite_db, db_reader):

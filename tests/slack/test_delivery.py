@@ -132,3 +132,38 @@ def test_an_edit_for_an_ack_is_not_undone_by_a_slower_older_edit(setup, fake_sla
     message = fake_slack.message(channel, store.alerts.get(f.id).ts)
     assert "Acknowledged by <@U0ADMIN>" in str(message["blocks"])
     assert store.alerts.get(f.id).shown_version == store.alerts.get(f.id).version
+
+
+def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its_10_second_turn(
+        setup, fake_slack, channel):
+    """The summary shows findings, not the ack: editing it at the click was an edit 3 s after its post
+    (seen in bench/flood.py), against "its summary reply at most once every 10 seconds"."""
+    store, deliverer, placement, clock = setup
+    account = "300000000013"
+    f = login(account)
+    store.alerts.ingest([f], NOW, placement)
+    deliverer.deliver()
+
+    def call(second: int) -> Finding:
+        return Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
+                          "event_time": f"2026-11-28T07:00:{second:02d}Z", "severity": "medium"},
+                       clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+
+    store.alerts.ingest([call(10)], NOW, placement)
+    clock.now += timedelta(seconds=11)
+    assert deliverer.edit_due() == 1
+    record = store.alerts.get(f.id)
+    assert record.summary_ts and fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"][
+        "count"] == 2
+    store.alerts.ingest([call(20)], NOW, placement)
+    clock.now += timedelta(seconds=2)
+    assert deliverer.acknowledge(f.id, "U0ADMIN") is True
+    assert "Acknowledged by <@U0ADMIN>" in str(fake_slack.message(channel, record.ts)["blocks"]), "at once"
+    assert fake_slack.edits(channel, record.summary_ts) == [], "the summary waits for its turn"
+    assert deliverer.edit_due() == 0, "not before 10 s after the ack's edit"
+    clock.now += timedelta(seconds=10)
+    assert deliverer.edit_due() == 1
+    [edit] = fake_slack.edits(channel, record.summary_ts)
+    assert edit["metadata"]["event_payload"]["count"] == 3
+    latest = store.alerts.get(f.id)
+    assert latest.summary_shown_version == latest.version == latest.shown_version

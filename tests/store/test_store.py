@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, event, inspect, select, text
 
 from bot.models import AccountError, Clues, Finding
 from bot.store import Placement, Store, StoreError
@@ -118,6 +118,32 @@ def test_a_session_of_100_calls_is_one_alert_counted_from_its_rows(store):
     record = store.alerts.get(login.id)
     assert record.alert.summary.count == 101 == store.alerts.member_count(login.id)
     assert record.version == 5, "one change per page, not per finding"
+
+
+def test_a_page_of_calls_reads_no_failed_sign_ins_and_a_sign_in_still_counts_them(store):
+    """Most of a flood is calls: each page read every failed sign-in of the hour around it for nothing."""
+    account = account_id()
+    failures = [finding("root_console_login_failed", "medium", account, f"2026-11-28T07:50:{n:02d}Z")
+                for n in range(30)]
+    ingest(store, failures)
+    login = finding(account=account, event_time="2026-11-28T07:55:00Z")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(f"{statement} {parameters}")
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        ingest(store, [login])
+        read_for_login = sum("root_console_login_failed" in s for s in statements)
+        statements.clear()
+        placed = ingest(store, [call(account, T0 - timedelta(minutes=4, seconds=n), ip="192.0.2.1")
+                                for n in range(50)])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert placed.changed == [login.id] and store.alerts.get(login.id).alert.summary.count == 51
+    assert read_for_login == 1 and store.alerts.get(login.id).alert.summary.failures_before == 30
+    assert not [s for s in statements if "root_console_login_failed" in s], "a page of calls counts no failures"
 
 
 def test_two_writers_placing_one_session_at_once_open_one_alert(db_url):
