@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 
 from bot.pacing import Pacer, TaskRunner
 
@@ -37,7 +38,7 @@ def test_hold_blocks_until_the_slot_is_free():
     for _ in range(4):
         pacer.hold(("acct", "us-east-1"))
         sends.append(clock.now)
-    assert [round(b - a, 6) for a, b in zip(sends, sends[1:])] == [1.0, 1.0, 1.0]
+    assert [round(b - a, 6) for a, b in pairwise(sends)] == [1.0, 1.0, 1.0]
 
 
 def test_delayed_tasks_do_not_hold_workers():
@@ -67,6 +68,7 @@ def test_tasks_may_spawn_continuations_and_wait_sees_them():
                 seen.append(n)
             if n < 5:
                 r.submit(page(n + 1), delay=0.01)
+
         return task
 
     try:

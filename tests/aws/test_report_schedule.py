@@ -4,13 +4,14 @@ its own stable phase, so the hours after the first sweep are not a first sweep a
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from bot.service import REPORT_MARGIN, report_due
 
 CADENCE = timedelta(hours=4)
 INTERVAL = timedelta(minutes=5)
-T0 = datetime(2026, 11, 28, 9, 0, 7, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 9, 0, 7, tzinfo=UTC)
 GENERATION = timedelta(seconds=40)  # AWS takes a while to make a report
 
 
@@ -55,5 +56,5 @@ def test_each_account_keeps_its_phase_one_report_per_cadence_and_margin():
             if report_due(account, seen, at, CADENCE):
                 fetches.append(at)
                 seen = at + GENERATION
-        gaps = [b - a for a, b in zip(fetches[1:], fetches[2:])]  # after the first, stagger-setting one
+        gaps = [b - a for a, b in pairwise(fetches[1:])]  # after the first, stagger-setting one
         assert gaps and all(abs(gap - (CADENCE + REPORT_MARGIN)) <= INTERVAL for gap in gaps), (account, gaps)

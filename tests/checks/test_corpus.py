@@ -30,7 +30,7 @@ def test_event_file_gives_expected_findings(name):
         if finding:
             findings.append(finding)
     assert len(findings) == len(wanted), [f.kind for f in findings]
-    for finding, expected in zip(findings, wanted):
+    for finding, expected in zip(findings, wanted, strict=True):
         assert _project(finding, expected) == expected
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from itertools import pairwise
 
 import pytest
 
@@ -32,9 +33,11 @@ def notifier(fake) -> Notifier:
     return Notifier(make_client(fake.bot_token, fake.api_url))
 
 
-MESSAGE = Message(text="CRITICAL: Root console sign-in", blocks=[{"type": "section", "text": {
-    "type": "mrkdwn", "text": "*CRITICAL*"}}], metadata={"event_type": "rootcheck_finding",
-                                                        "event_payload": {"finding_id": "f1"}})
+MESSAGE = Message(
+    text="CRITICAL: Root console sign-in",
+    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*CRITICAL*"}}],
+    metadata={"event_type": "rootcheck_finding", "event_payload": {"finding_id": "f1"}},
+)
 
 
 def _posts(fake, channel: str) -> list[dict]:
@@ -115,7 +118,7 @@ def test_posts_to_one_channel_are_paced_one_per_second(fake, notifier, channel):
     elapsed = time.monotonic() - started
     assert elapsed >= 2.0 - 0.01
     times = [c["time"] for c in _posts(fake, channel)]
-    assert len(times) == 3 and all(b - a >= 0.95 for a, b in zip(times, times[1:]))
+    assert len(times) == 3 and all(b - a >= 0.95 for a, b in pairwise(times))
     assert first_done - started < 0.5  # the first post did not wait
 
 
