@@ -68,6 +68,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import machine, write_section  # noqa: E402
+from bench.rig import sqs_queue, sweep_durations  # noqa: E402
 from bot.checks.cloudtrail import check_record  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
@@ -367,7 +368,7 @@ class Run:
         moto = sqs = queue_url = None
         extra_env: dict[str, str] = {}
         if self.mode == "queue":
-            moto, sqs, queue_url, moto_url = start_queue()
+            moto, sqs, queue_url, moto_url = sqs_queue("rootcheck-flood")
             extra_env = {"ROOTCHECK_QUEUE_URL": queue_url}
         try:
             with FakeSlack() as fake, AwsStandIn(latency=a.latency, record_pages=True) as standin:
@@ -661,14 +662,7 @@ class Run:
         return {i: by_id[i] - self.sent[i] for i in ids if i in by_id}
 
     def _sweeps(self, since: float, until_: float) -> dict:
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute("SELECT started_at, finished_at FROM sweeps WHERE finished_at IS NOT NULL").fetchall()
-        durations = []
-        for started, finished in rows:
-            s = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp()
-            f = datetime.fromisoformat(finished).replace(tzinfo=UTC).timestamp()
-            if since <= s <= until_:
-                durations.append(f - s)
+        durations = sweep_durations(self.db, since, until_)
         return {
             "n": len(durations),
             "max": max(durations, default=0.0),
@@ -743,22 +737,6 @@ def envelope(record: dict) -> dict:
         "resources": [],
         "detail": record,
     }
-
-
-def start_queue():
-    import boto3  # noqa: PLC0415 - only this phase needs moto and boto3
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    url = f"http://{host}:{port}"
-    sqs = boto3.client(
-        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    queue = sqs.create_queue(QueueName="rootcheck-flood")["QueueUrl"]
-    return moto, sqs, queue, url
 
 
 # --------------------------------------------------------------------------- the store alone

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import cpu_model, write_section  # noqa: E402
+from bench.rig import sweep_durations  # noqa: E402
 from bot.checks.cloudtrail import check_record  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
@@ -104,17 +104,6 @@ class Bench:
                     out.setdefault(payload["finding_id"], []).append(float(m["ts"]))
         return out
 
-    def sweeps(self, since: float, until: float) -> list[float]:
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute("SELECT started_at, finished_at FROM sweeps WHERE finished_at IS NOT NULL").fetchall()
-        out = []
-        for started, finished in rows:
-            s = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp()
-            f = datetime.fromisoformat(finished).replace(tzinfo=UTC).timestamp()
-            if since <= s <= until:
-                out.append(f - s)
-        return out
-
     def pace(self, standin: AwsStandIn, accounts: list[str], count: int, rate: float, stop=None) -> list[str]:
         ids = []
         start = time.monotonic()
@@ -142,7 +131,9 @@ class Bench:
                 ROOTCHECK_LOG_FORMAT="text",
             )
             with Serve(env, log_path=self.workdir / "serve.log"):
-                wait_for(lambda: self.sweeps(0, 1e12), timeout=120, interval=0.2)  # the first sweep is done
+                wait_for(
+                    lambda: sweep_durations(self.db, 0, 1e12), timeout=120, interval=0.2
+                )  # the first sweep is done
                 print(f"phase 1: {a.events} events at {a.rate}/s over {len(self.channels)} channels", flush=True)
                 t0 = time.time()
                 ids = self.pace(standin, self.accounts, a.events, a.rate)
@@ -153,7 +144,7 @@ class Bench:
                 posts = self.posted(fake, self.channels)
                 fresh = [posts[i][0] - self.added[i] for i in ids]
                 duplicates = sum(len(v) - 1 for v in posts.values())
-                sweep_times = self.sweeps(t0, t1)
+                sweep_times = sweep_durations(self.db, t0, t1)
 
                 print(f"phase 2: a burst of {a.burst} in one channel", flush=True)
                 burst_start = time.time()

@@ -23,13 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
-from moto.server import ThreadedMotoServer
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import machine, write_section  # noqa: E402
+from bench.rig import sqs_queue  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
@@ -54,14 +52,7 @@ def envelope(record: dict) -> str:
 
 
 def run(events: int, rate: float, channels: int) -> dict:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    moto_url = f"http://{host}:{port}"
-    sqs = boto3.client(
-        "sqs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    queue = sqs.create_queue(QueueName="rootcheck-bench")["QueueUrl"]
+    moto, sqs, queue, moto_url = sqs_queue("rootcheck-bench")
     work = Path(tempfile.mkdtemp(prefix="rootcheck-bench-"))
     with FakeSlack() as slack, AwsStandIn() as aws:
         names = [f"CBENCH{n:03d}" for n in range(channels)]
