@@ -75,13 +75,15 @@ def read_rows(header: bytes, data: bytes) -> Iterator[tuple[dict, str | None]]:
             row = None
         if type(row) is not list or len(row) != width:
             raise ValueError(f"a results line is not a row of {width} fields: {line[:80]!r}")
-        record = dict(compress(zip(_TOP_KEYS, row, strict=False), row))  # the fields that are neither NULL nor ""
+        # The fields that are neither NULL nor "". Not strict: the width is checked above, and strict=True costs
+        # a tenth of this loop.
+        record = dict(compress(zip(_TOP_KEYS, row, strict=False), row))
         values = row[_IDENTITY_AT:_ATTRIBUTES_AT]
-        identity = dict(compress(zip(_IDENTITY_KEYS, values, strict=True), values))
+        identity = dict(compress(zip(_IDENTITY_KEYS, values, strict=False), values))
         values = row[_ATTRIBUTES_AT:-1]
         if any(values):
             identity["sessionContext"] = {
-                "attributes": dict(compress(zip(_ATTRIBUTE_KEYS, values, strict=True), values))
+                "attributes": dict(compress(zip(_ATTRIBUTE_KEYS, values, strict=False), values))
             }
         if identity:
             record["userIdentity"] = identity
