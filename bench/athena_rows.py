@@ -75,7 +75,7 @@ class LocalResults:
                 yield block
 
 scan = AthenaScan(LocalResults(), "db", [Query("local results", "")], Window(), warn=lambda line: None)
-findings = _emit(scan.run(), "json")
+findings = _emit(scan.run_queries(), "json")
 print_lines(summary_lines(scan.summary))
 sys.exit(1 if findings else 0)
 """
