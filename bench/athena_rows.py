@@ -224,6 +224,13 @@ callgrind on 5,000 records, the detectors cost the same on both paths (about 145
 record); what differs is getting the record: gunzip and one orjson call for a trail file's record
 (about 31,000), against undoubling Athena's quotes, orjson and the rebuild in Python for a row
 (about 60,000; Python's csv module over separate columns took 75,000).
+Timed in one process on 5,000 records, getting a record costs about 11 µs from a row against 8-10 µs
+from a trail file, and carrying the results' bytes to the workers (the main process reads the file and
+sends 1 MiB slices through the pool's pipes, where a trail file is read by its worker) costs 1.4 s of
+CPU per 688 MB, about 1.4 µs a record: together about half of the gap in CPU (6.6 µs a record in this
+run; the CPU figures of repeated runs vary by as much). What would close it: workers that fetch their
+own byte ranges of the results object from S3, and a query that returns the nested fields already
+parsed, so that one orjson call builds the whole record.
 
 **What a year of a {ACCOUNTS:,}-account organization trail costs to scan** (AWS's public prices: Athena
 ${PRICE_PER_TB:.0f} per TB scanned, at least 10 MB a query; S3 GET ${GET_PER_1000} per 1,000 requests). Athena reads
