@@ -104,6 +104,8 @@ class Notifier:
             page = self._call(method, channel=channel, oldest=str(oldest), limit=200, include_all_metadata=True,
                               cursor=cursor, **where)
             for message in page.get("messages", []):
+                if thread_ts and message.get("ts") == thread_ts:
+                    continue  # the parent, which Slack returns first: an alert shares its id with its summary
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
                 key = payload.get("finding_id") or payload.get("digest_id") or payload.get("reply_id") \
                     or payload.get("question_id") or (payload.get("alert_id") if thread_ts else None)

@@ -167,3 +167,33 @@ def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its
     assert edit["metadata"]["event_payload"]["count"] == 3
     latest = store.alerts.get(f.id)
     assert latest.summary_shown_version == latest.version == latest.shown_version
+
+
+def test_a_summary_claim_a_crash_left_is_posted_in_the_thread_not_taken_from_the_alert(setup, fake_slack, channel):
+    """A replica killed between claiming a session's thread summary and recording it: the claim is
+    taken over when stale, and the thread is searched first. The search took the alert itself (its
+    metadata carries the same id) for the summary: no summary was ever posted, and the summary's
+    edits went to the alert's message (found in the soak, bench/soak.py)."""
+    store, deliverer, placement, clock = setup
+    account = "300000000014"
+    f = login(account)
+    store.alerts.ingest([f], NOW, placement)
+    deliverer.deliver()
+    call = Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
+                      "event_time": "2026-11-28T07:00:10Z", "severity": "medium"},
+                   clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+    store.alerts.ingest([call], NOW, placement)
+    assert store.messages.claim_summary(f.id, clock.now, clock.now)  # the crashed replica's claim
+    clock.now += timedelta(minutes=6)
+    assert deliverer.edit_due() == 1
+    record = store.alerts.get(f.id)
+    thread = [m for m in fake_slack.replies(channel, record.ts) if m["ts"] != record.ts]
+    assert [m["metadata"]["event_type"] for m in thread] == ["rootcheck_summary"]
+    assert record.summary_state == "posted" and record.summary_ts == thread[0]["ts"] != record.ts
+    store.alerts.ingest([Finding(**{**call.to_dict(), "id": uuid.uuid4().hex, "event_id": str(uuid.uuid4()),
+                                    "event_time": "2026-11-28T07:00:20Z"}, clues=call.clues)], NOW, placement)
+    clock.now += timedelta(seconds=11)
+    assert deliverer.edit_due() == 1
+    assert fake_slack.message(channel, record.ts)["metadata"]["event_type"] == "rootcheck_finding", \
+        "the summary's edit went to its own message"
+    assert fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"]["count"] == 3
