@@ -1496,17 +1496,26 @@ def report(outcome: Outcome) -> str:
         for r in outcome.results
     )
     s = outcome.stats
-    by_kind = ", ".join(f"{k} {v}" for k, v in s.get("findings by kind", {}).items())
-    load = (
-        f"{s.get('findings sent', 0)} findings sent ({by_kind}): "
-        f"{s.get('late findings', 0)} late, {s.get('findings sent more than once', 0)} delivered more than once, "
-        f"{s.get('findings on both paths', 0)} on both paths, {s.get('findings only on the queue', 0)} only on "
-        f"the queue ({s.get('queue messages', 0)} queue messages); alerts by grouping "
-        f"{s.get('alerts by grouping', {})}; {s.get('acks', 0)} alerts acknowledged (clicks answered: "
-        f"{s.get('clicks', {})}); Slack answered {s.get('slack answers other than 200', {})} to "
-        f"{s.get('slack calls', 0)} calls; the stand-in throttled {s.get('lookups throttled', 0)} lookups and "
-        f"answered AccessDenied {s.get('AccessDenied answers', 0)} times; {s.get('replica restarts', 0)} replica "
-        f"restarts."
+
+    def listed(counts: dict, sep: str = " ") -> str:
+        return ", ".join(f"{k}{sep}{v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+    alerts = s.get("alerts by grouping", {})
+    clicks = s.get("clicks", {})
+    refused = s.get("slack answers other than 200", {})
+    load = "\n".join(
+        [
+            f"- findings sent: {s.get('findings sent', 0)} ({listed(s.get('findings by kind', {}))}); "
+            f"{s.get('late findings', 0)} late, {s.get('findings sent more than once', 0)} delivered more than once, "
+            f"{s.get('findings on both paths', 0)} on both paths, {s.get('findings only on the queue', 0)} only on "
+            f"the queue ({s.get('queue messages', 0)} queue messages)",
+            f"- alerts: {sum(alerts.values())} ({listed(alerts)}); {s.get('acks', 0)} acknowledged with "
+            f"{sum(clicks.values())} clicks (answers: {listed(clicks, ' ×') or 'none'})",
+            f"- Slack: {s.get('slack calls', 0)} calls; answers other than 200: {listed(refused, ' ×') or 'none'}",
+            f"- AWS stand-in: {s.get('lookups throttled', 0)} lookups throttled, "
+            f"{s.get('AccessDenied answers', 0)} AccessDenied answers",
+            f"- replica restarts: {s.get('replica restarts', 0)}",
+        ]
     )
     abandoned_claims = s.get("claims left by killed replicas when the faults stopped", "?")
     verdict = "**all invariants hold**" if outcome.ok else "**invariants FAILED** (see the table)"
@@ -1514,9 +1523,11 @@ def report(outcome: Outcome) -> str:
 
 {machine()}
 
-{outcome.config.seconds:g} s of faults (seed {outcome.config.seed}), then {outcome.seconds.get("quiesce", "?")} s until
-nothing was pending ({abandoned_claims} claim(s) held by killed replicas when the faults stopped, which the leader
-reconciles only after 5 minutes on PostgreSQL); {outcome.seconds.get("total", "?")} s in all. Load: {load}
+{outcome.config.seconds:g} s of faults (seed {outcome.config.seed}), then {outcome.seconds.get("quiesce", "?")} s
+until nothing was pending ({abandoned_claims} claim(s) held by killed replicas when the faults stopped: the
+leader reconciles such a claim 5 minutes after it was made); {outcome.seconds.get("total", "?")} s in all.
+
+{load}
 
 | fault | injected | targets | /healthz 200 on both again |
 |---|---|---|---|
