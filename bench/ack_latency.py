@@ -87,10 +87,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values) if values else float("nan"),
-            "mean": statistics.fmean(values) if values else float("nan"),
-            "over_3s": sum(1 for v in values if v > DEADLINE)}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else float("nan"),
+        "mean": statistics.fmean(values) if values else float("nan"),
+        "over_3s": sum(1 for v in values if v > DEADLINE),
+    }
 
 
 def run(args: argparse.Namespace) -> Result:
@@ -113,22 +118,35 @@ def run(args: argparse.Namespace) -> Result:
             aws.add_events(account, "us-east-1", [root_login_record(account)])
             accounts.append({"id": account, "channel": channels[i % len(channels)]})
         (work / "accounts.json").write_text(json.dumps(accounts))  # YAML is a superset of JSON
-        env = serve_env(fake, aws.env(), f"sqlite:///{work / 'bench.db'}",
-                        ROOTCHECK_ACCOUNTS_FILE=str(work / "accounts.json"), ROOTCHECK_SWEEP_INTERVAL="1h",
-                        ROOTCHECK_CONCURRENCY=str(max(args.accounts, 16)), ROOTCHECK_LOG_FORMAT="json")
+        env = serve_env(
+            fake,
+            aws.env(),
+            f"sqlite:///{work / 'bench.db'}",
+            ROOTCHECK_ACCOUNTS_FILE=str(work / "accounts.json"),
+            ROOTCHECK_SWEEP_INTERVAL="1h",
+            ROOTCHECK_CONCURRENCY=str(max(args.accounts, 16)),
+            ROOTCHECK_LOG_FORMAT="json",
+        )
         serve = Serve(env, log_path=work / "serve.log")
         serve.start()
         try:
+
             def posted():
-                found = [m for c in channels for m in fake.messages(c)
-                         if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding"]
+                found = [
+                    m
+                    for c in channels
+                    for m in fake.messages(c)
+                    if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding"
+                ]
                 return found if len(found) >= args.accounts else None
 
             alerts = wait_for(posted, timeout=args.setup_timeout, interval=0.2)
             result.alerts = len(alerts)
             result.setup_seconds = time.monotonic() - started
-            print(f"{len(alerts)} alerts posted after {result.setup_seconds:.1f} s (AWS latency {args.latency} s)",
-                  file=sys.stderr)
+            print(
+                f"{len(alerts)} alerts posted after {result.setup_seconds:.1f} s (AWS latency {args.latency} s)",
+                file=sys.stderr,
+            )
             targets = result.targets = [alerts[i % len(alerts)] for i in range(args.clicks)]
             verbs = ("status", "open", "scan")
             answer_urls: list[str] = []
@@ -140,13 +158,20 @@ def run(args: argparse.Namespace) -> Result:
                     url = fake.new_response_url()
                     answer_urls.append(url)
                     person = people[(round_number - 1) * args.commands + i]
-                    jobs.append((verb, lambda v=verb, p=person, u=url, c=channels[i % len(channels)]:
-                                 serve.command(v, p, u, channel=c)))
+                    jobs.append(
+                        (
+                            verb,
+                            lambda v=verb, p=person, u=url, c=channels[i % len(channels)]: serve.command(
+                                v, p, u, channel=c
+                            ),
+                        )
+                    )
                 for alert in targets:
                     channel = alert["channel"]
                     value = alert["metadata"]["event_payload"]["finding_id"]
-                    jobs.append(("click", lambda v=value, t=alert["ts"], c=channel:
-                                 serve.click(v, t, ADMIN, channel=c)))
+                    jobs.append(
+                        ("click", lambda v=value, t=alert["ts"], c=channel: serve.click(v, t, ADMIN, channel=c))
+                    )
                 result.samples += fire(jobs, round_number)
                 time.sleep(args.pause)
             result.commands_sent = len(answer_urls)
@@ -173,11 +198,15 @@ def run(args: argparse.Namespace) -> Result:
             result.answers_done_seconds = time.monotonic() - fire_started
             started_scans = [u for u in answer_urls if "Scan started" in (fake.responses(u) or [{}])[0].get("text", "")]
             result.scans_started = len(started_scans)
-            result.scans_busy = sum(1 for u in answer_urls
-                                    if "already running" in (fake.responses(u) or [{}])[0].get("text", ""))
+            result.scans_busy = sum(
+                1 for u in answer_urls if "already running" in (fake.responses(u) or [{}])[0].get("text", "")
+            )
             try:
-                wait_for(lambda: all(len(fake.responses(u)) >= 2 for u in started_scans),
-                         timeout=60 + 10 * args.latency, interval=0.2)
+                wait_for(
+                    lambda: all(len(fake.responses(u)) >= 2 for u in started_scans),
+                    timeout=60 + 10 * args.latency,
+                    interval=0.2,
+                )
             except TimeoutError:
                 pass
             result.scans_finished = sum(1 for u in started_scans if len(fake.responses(u)) >= 2)
@@ -236,9 +265,11 @@ def nproc() -> str:
 
 
 def report(result: Result, args: argparse.Namespace, command: str) -> tuple[str, bool]:
-    groups = {"all": [s.seconds for s in result.samples],
-              "slash commands": [s.seconds for s in result.samples if s.kind != "click"],
-              "button clicks": [s.seconds for s in result.samples if s.kind == "click"]}
+    groups = {
+        "all": [s.seconds for s in result.samples],
+        "slash commands": [s.seconds for s in result.samples if s.kind != "click"],
+        "button clicks": [s.seconds for s in result.samples if s.kind == "click"],
+    }
     for verb in ("status", "open", "scan"):
         groups[f"… `{verb}`"] = [s.seconds for s in result.samples if s.kind == verb]
     bad_status = [s for s in result.samples if s.status != 200]
@@ -258,8 +289,10 @@ def report(result: Result, args: argparse.Namespace, command: str) -> tuple[str,
     ]
     for name, values in groups.items():
         s = summary(values)
-        lines.append(f"| {name} | {s['n']} | {ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['max'])} "
-                     f"| {s['over_3s']} |")
+        lines.append(
+            f"| {name} | {s['n']} | {ms(s['p50'])} | {ms(s['p95'])} | {ms(s['p99'])} | {ms(s['max'])} "
+            f"| {s['over_3s']} |"
+        )
     lines += [
         "",
         f"**Target: p99 < 300 ms, none over 3 s: {'met' if ok else 'NOT met'}** "
@@ -296,8 +329,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--accounts", type=int, default=50, help="accounts seeded with a root login (one alert each)")
@@ -319,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([s.__dict__ for s in result.samples]))
     if not args.no_docs:
-        write_section(SECTION.removeprefix('## '), path=DOCS, body=body)
+        write_section(SECTION.removeprefix("## "), path=DOCS, body=body)
         print(f"wrote the section '{SECTION}' of {DOCS.relative_to(ROOT)}", file=sys.stderr)
     return 0 if ok else 1
 

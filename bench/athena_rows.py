@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.archive_scan import measure  # noqa: E402
-from bench.report import host, machine, write_section  # noqa: E402
+from bench.report import machine, write_section  # noqa: E402
 from tests.archive import CORPUS, SEEDS  # noqa: E402
 from tests.scan.athena_fixtures import result_row, results_file  # noqa: E402
 
@@ -101,13 +101,18 @@ def _part(args: tuple[str, int, int]) -> tuple[int, int]:
     with open(root / f"rows-{first:05d}.csv", "w", encoding="utf-8", newline="") as rows:
         for number in range(first, first + count):
             account, day = f"{100000000000 + number % 40:012d}", 1 + number % 28
-            key = (f"AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/2026/03/{day:02d}/"
-                   f"{account}_CloudTrail_us-east-1_202603{day:02d}T0000Z_{number:06d}.json.gz")
+            key = (
+                f"AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/2026/03/{day:02d}/"
+                f"{account}_CloudTrail_us-east-1_202603{day:02d}T0000Z_{number:06d}.json.gz"
+            )
             batch = []
             for index in range(PER_FILE):
                 record = json.loads(json.dumps(templates[index % len(templates)]))
-                record.update(eventID=str(uuid.UUID(int=rng.getrandbits(128), version=4)), recipientAccountId=account,
-                              eventTime=f"2026-03-{day:02d}T{index % 24:02d}:{index % 60:02d}:{index // 60 % 60:02d}Z")
+                record.update(
+                    eventID=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    recipientAccountId=account,
+                    eventTime=f"2026-03-{day:02d}T{index % 24:02d}:{index % 60:02d}:{index // 60 % 60:02d}Z",
+                )
                 if "accountId" in record["userIdentity"]:
                     record["userIdentity"]["accountId"] = account
                 batch.append(record)
@@ -138,8 +143,9 @@ def build(folder: Path) -> tuple[int, int, Path]:
 
 def digest(command: list[str]) -> str:
     producer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = subprocess.run([sys.executable, "-c", DIGEST], stdin=producer.stdout, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", DIGEST], stdin=producer.stdout, capture_output=True, text=True, check=True
+    )
     producer.stdout.close()
     producer.wait()
     return out.stdout.strip()
@@ -148,8 +154,11 @@ def digest(command: list[str]) -> str:
 def run(folder: Path) -> dict:
     started = time.perf_counter()
     records, gz_bytes, results = build(folder)
-    print(f"generated {records:,} records: {gz_bytes / 1e6:.0f} MB of gzipped trail files, "
-          f"{results.stat().st_size / 1e6:.0f} MB of results CSV, in {time.perf_counter() - started:.0f}s", flush=True)
+    print(
+        f"generated {records:,} records: {gz_bytes / 1e6:.0f} MB of gzipped trail files, "
+        f"{results.stat().st_size / 1e6:.0f} MB of results CSV, in {time.perf_counter() - started:.0f}s",
+        flush=True,
+    )
     files = [str(ROOTCHECK), "scan", "--events", str(folder / "trail"), "--format", "json"]
     rows = [sys.executable, "-c", AFTER_QUERY, str(results)]
     same = digest(files) == digest(rows)
@@ -165,9 +174,16 @@ def run(folder: Path) -> dict:
                 cpu[name] = report["cpu"]
             print(f"{name}: {report['wall']:.2f}s (CPU {report['cpu']:.2f}s)", flush=True)
     best = {name: min(values) for name, values in walls.items()}
-    return {"records": records, "gz_bytes": gz_bytes, "csv_bytes": results.stat().st_size, "walls": walls,
-            "best": best, "cpu": cpu, "same": same,
-            "us": {name: wall / records * 1e6 for name, wall in best.items()}}
+    return {
+        "records": records,
+        "gz_bytes": gz_bytes,
+        "csv_bytes": results.stat().st_size,
+        "walls": walls,
+        "best": best,
+        "cpu": cpu,
+        "same": same,
+        "us": {name: wall / records * 1e6 for name, wall in best.items()},
+    }
 
 
 def section(result: dict) -> str:
@@ -183,22 +199,22 @@ Command: `{COMMAND}`
 {machine()} Load average when it started: {host_load()}.
 
 {records:,} root records (the corpus's root events with new ids, times and 40 accounts), stored twice:
-as 200 gzipped trail files of 5,000 records ({result['gz_bytes'] / 1e6:.0f} MB) read by
+as 200 gzipped trail files of 5,000 records ({result["gz_bytes"] / 1e6:.0f} MB) read by
 `rootcheck scan --events DIR --format json`, and as one local results file in Athena's CSV format
-({result['csv_bytes'] / 1e6:.0f} MB: the rows `scan --athena`'s query returns for them, one JSON array a row) read
+({result["csv_bytes"] / 1e6:.0f} MB: the rows `scan --athena`'s query returns for them, one JSON array a row) read
 by what `scan --athena` runs once Athena has answered (`AthenaScan` streaming the file in 1 MiB blocks,
 the record rebuild, the detectors, `_emit` JSON lines, the summary). Every record is a finding, so both
 print {records:,} JSON lines (to /dev/null); a separate run of each checked that they print the same
-findings ({'yes' if result['same'] else 'NO'}). Wall times include start-up; best of {RUNS}, the two alternating.
+findings ({"yes" if result["same"] else "NO"}). Wall times include start-up; best of {RUNS}, the two alternating.
 
 | input | wall (best) | per record | records/s | CPU (all processes) |
 |---|---|---|---|---|
-| trail files, `scan --events` | {best['files']:.2f} s | {us['files']:.2f} µs | {records / best['files']:,.0f} | {result['cpu']['files']:.2f} s |
-| Athena results CSV, `scan --athena` after the query | {best['rows']:.2f} s | {us['rows']:.2f} µs | {records / best['rows']:,.0f} | {result['cpu']['rows']:.2f} s |
+| trail files, `scan --events` | {best["files"]:.2f} s | {us["files"]:.2f} µs | {records / best["files"]:,.0f} | {result["cpu"]["files"]:.2f} s |
+| Athena results CSV, `scan --athena` after the query | {best["rows"]:.2f} s | {us["rows"]:.2f} µs | {records / best["rows"]:,.0f} | {result["cpu"]["rows"]:.2f} s |
 
-Per record the results take {us['rows'] / us['files']:.2f}× the time of the files, which {verdict} the target
-(no slower). All runs (s): files {', '.join(f'{w:.2f}' for w in result['walls']['files'])}; results
-{', '.join(f'{w:.2f}' for w in result['walls']['rows'])}.
+Per record the results take {us["rows"] / us["files"]:.2f}× the time of the files, which {verdict} the target
+(no slower). All runs (s): files {", ".join(f"{w:.2f}" for w in result["walls"]["files"])}; results
+{", ".join(f"{w:.2f}" for w in result["walls"]["rows"])}.
 
 How: the query returns each row's fields as one JSON array, so a row is one line that orjson reads in
 one call; the results file is cut at line ends into 1 MiB slices of bytes, judged on the same kind of

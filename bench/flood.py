@@ -60,7 +60,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,19 +87,39 @@ INGEST_TARGET = 1000.0
 EXTRA_TOP_LEVEL = 3  # top-level messages allowed beyond the high-risk calls' own alerts
 TIER3_PER_MINUTE = 50
 CALLS = {  # (event name, event source, read-only) by Region
-    "us-east-1": [("ListBuckets", "s3", True), ("DescribeInstances", "ec2", True), ("GetAccountSummary", "iam", True),
-                  ("ListUsers", "iam", True), ("ListRoles", "iam", True), ("DescribeTrails", "cloudtrail", True),
-                  ("GetBucketAcl", "s3", True), ("AttachUserPolicy", "iam", False), ("CreateUser", "iam", False),
-                  ("RunInstances", "ec2", False)],
-    OTHER_REGION: [("DescribeInstances", "ec2", True), ("DescribeVpcs", "ec2", True),
-                   ("DescribeDBInstances", "rds", True), ("DescribeSecurityGroups", "ec2", True),
-                   ("ListFunctions20150331", "lambda", True), ("DescribeTrails", "cloudtrail", True),
-                   ("ListBuckets", "s3", True), ("RunInstances", "ec2", False),
-                   ("AuthorizeSecurityGroupIngress", "ec2", False), ("ModifyDBInstance", "rds", False)],
+    "us-east-1": [
+        ("ListBuckets", "s3", True),
+        ("DescribeInstances", "ec2", True),
+        ("GetAccountSummary", "iam", True),
+        ("ListUsers", "iam", True),
+        ("ListRoles", "iam", True),
+        ("DescribeTrails", "cloudtrail", True),
+        ("GetBucketAcl", "s3", True),
+        ("AttachUserPolicy", "iam", False),
+        ("CreateUser", "iam", False),
+        ("RunInstances", "ec2", False),
+    ],
+    OTHER_REGION: [
+        ("DescribeInstances", "ec2", True),
+        ("DescribeVpcs", "ec2", True),
+        ("DescribeDBInstances", "rds", True),
+        ("DescribeSecurityGroups", "ec2", True),
+        ("ListFunctions20150331", "lambda", True),
+        ("DescribeTrails", "cloudtrail", True),
+        ("ListBuckets", "s3", True),
+        ("RunInstances", "ec2", False),
+        ("AuthorizeSecurityGroupIngress", "ec2", False),
+        ("ModifyDBInstance", "rds", False),
+    ],
 }
-HIGH_RISK = [("CreateAccessKey", "iam", "us-east-1"), ("StopLogging", "cloudtrail", "us-east-1"),
-             ("StopLogging", "cloudtrail", OTHER_REGION), ("PutBucketPolicy", "s3", OTHER_REGION),
-             ("DeleteTrail", "cloudtrail", "us-east-1"), ("DeactivateMFADevice", "iam", "us-east-1")]
+HIGH_RISK = [
+    ("CreateAccessKey", "iam", "us-east-1"),
+    ("StopLogging", "cloudtrail", "us-east-1"),
+    ("StopLogging", "cloudtrail", OTHER_REGION),
+    ("PutBucketPolicy", "s3", OTHER_REGION),
+    ("DeleteTrail", "cloudtrail", "us-east-1"),
+    ("DeactivateMFADevice", "iam", "us-east-1"),
+]
 
 log = logging.getLogger("flood")
 
@@ -177,7 +197,7 @@ def materialise(flood: Flood, t0: float) -> None:
     per_key = len(flood.calls) // CONSOLE_KEYS + 1  # the console refreshes its credentials now and then
     call_no = 0
     for event in flood.events:
-        when = datetime.fromtimestamp(int(t0 + event.at), timezone.utc)
+        when = datetime.fromtimestamp(int(t0 + event.at), UTC)
         if event.kind == "failure":
             event.record = root_login_record(ACCOUNT, when, success=False, source_ip=rng.choice(GUESSERS))
         elif event.kind == "signin":
@@ -188,9 +208,17 @@ def materialise(flood: Flood, t0: float) -> None:
                 name, source, read_only = event.name, event.source, False
             else:
                 name, source, read_only = rng.choice(CALLS[event.region])
-            event.record = root_call_record(ACCOUNT, when, name, key=key, source_ip=SIGNIN_IP, console=True,
-                                            read_only=read_only, region=event.region,
-                                            event_source=f"{source}.amazonaws.com")
+            event.record = root_call_record(
+                ACCOUNT,
+                when,
+                name,
+                key=key,
+                source_ip=SIGNIN_IP,
+                console=True,
+                read_only=read_only,
+                region=event.region,
+                event_source=f"{source}.amazonaws.com",
+            )
             call_no += 1
         event.finding = check_record(event.record).id
 
@@ -281,12 +309,17 @@ class Run:
                     return
                 if sqs is not None:
                     for start in range(0, len(events), 10):
-                        chunk = events[start:start + 10]
+                        chunk = events[start : start + 10]
                         moment = time.time()
                         for event in chunk:
                             self.sent[event.finding] = moment
-                        sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-                            {"Id": str(n), "MessageBody": json.dumps(envelope(e.record))} for n, e in enumerate(chunk)])
+                        sqs.send_message_batch(
+                            QueueUrl=queue_url,
+                            Entries=[
+                                {"Id": str(n), "MessageBody": json.dumps(envelope(e.record))}
+                                for n, e in enumerate(chunk)
+                            ],
+                        )
                 by_region: dict[str, list[dict]] = {}
                 for event in events:
                     by_region.setdefault(event.region, []).append(event.record)
@@ -313,10 +346,17 @@ class Run:
                 fake.add_channel(CHANNEL, members=[ADMIN])
                 standin.add_account(ACCOUNT, report_state="complete", name="prod-payments")
                 aws_env = standin.env() | ({"AWS_ENDPOINT_URL_SQS": moto_url} if self.mode == "queue" else {})
-                env = serve_env(fake, aws_env, f"sqlite:///{self.db}", ROOTCHECK_CHANNEL=CHANNEL,
-                                ROOTCHECK_ACCOUNTS=ACCOUNT, ROOTCHECK_REGIONS=f"us-east-1,{OTHER_REGION}",
-                                ROOTCHECK_SWEEP_INTERVAL=f"{a.interval:g}s", ROOTCHECK_LOG_FORMAT="text",
-                                **extra_env)
+                env = serve_env(
+                    fake,
+                    aws_env,
+                    f"sqlite:///{self.db}",
+                    ROOTCHECK_CHANNEL=CHANNEL,
+                    ROOTCHECK_ACCOUNTS=ACCOUNT,
+                    ROOTCHECK_REGIONS=f"us-east-1,{OTHER_REGION}",
+                    ROOTCHECK_SWEEP_INTERVAL=f"{a.interval:g}s",
+                    ROOTCHECK_LOG_FORMAT="text",
+                    **extra_env,
+                )
                 serve = Serve(env, log_path=self.workdir / "serve.log", binary=self.binary)
                 try:
                     serve.start()
@@ -340,11 +380,11 @@ class Run:
         cpu0, wall0 = proc_cpu(pid), time.monotonic()
         t0 = time.time() + 1.0
         materialise(self.flood, t0)
-        flood = threading.Thread(target=self._release, args=(standin, t0, sqs, queue_url), daemon=True,
-                                 name="flood")
+        flood = threading.Thread(target=self._release, args=(standin, t0, sqs, queue_url), daemon=True, name="flood")
         flood.start()
-        print(f"[{self.mode}] flood of {len(self.flood.events)} findings over {self.flood.span:.0f} s started",
-              flush=True)
+        print(
+            f"[{self.mode}] flood of {len(self.flood.events)} findings over {self.flood.span:.0f} s started", flush=True
+        )
         if self.mode == "before":
             return self._measure_before(fake, standin, serve, deadline, t0, cpu0, wall0)
 
@@ -367,8 +407,14 @@ class Run:
                 elif p.get("kind") == "root_console_login_failed":
                     out["failures"].append(m)
             if out["session"] is not None:
-                out["summary"] = next((r for r in fake.replies(CHANNEL, out["session"]["ts"])
-                                       if (r.get("metadata") or {}).get("event_type") == "rootcheck_summary"), None)
+                out["summary"] = next(
+                    (
+                        r
+                        for r in fake.replies(CHANNEL, out["session"]["ts"])
+                        if (r.get("metadata") or {}).get("event_type") == "rootcheck_summary"
+                    ),
+                    None,
+                )
             return out
 
         while True:
@@ -380,32 +426,52 @@ class Run:
             now = time.monotonic()
             cpu_samples.append((now, proc_cpu(pid)))
             calls_visible = sum(1 for e in self.flood.calls if e.finding in self.visible)
-            if ack_after is not None and acked_at is None and state["session"] is not None \
-                    and calls_visible >= ack_after:
+            if (
+                ack_after is not None
+                and acked_at is None
+                and state["session"] is not None
+                and calls_visible >= ack_after
+            ):
                 status, _, _ = serve.click(session_id, state["session"]["ts"], user=ADMIN, channel=CHANNEL)
                 acked_at = time.time()
                 print(f"[{self.mode}] {ADMIN} acknowledged the session alert (HTTP {status})", flush=True)
             session_count = payload(state["session"]).get("count", 0) if state["session"] else 0
             failure_count = sum(payload(m).get("count", 0) for m in state["failures"])
             summary_count = payload(state["summary"]).get("count", 0) if state["summary"] else 0
-            self.progress.append({"t": time.time() - t0, "visible": len(self.visible), "session": session_count,
-                                  "failures": failure_count})
+            self.progress.append(
+                {
+                    "t": time.time() - t0,
+                    "visible": len(self.visible),
+                    "session": session_count,
+                    "failures": failure_count,
+                }
+            )
             if now - last_print >= 30:
                 last_print = now
-                print(f"[{self.mode}] t={time.time() - t0:5.0f}s visible {len(self.visible)}/"
-                      f"{len(self.flood.events)}  shown: session {session_count}, failures {failure_count}, "
-                      f"high-risk alerts {state['risky']}, top-level {len(top_level(fake))}, "
-                      f"bot CPU {proc_cpu(pid) - cpu0:.0f} s", flush=True)
-            done = (len(self.visible) == len(self.flood.events) and session_count == want_session
-                    and failure_count == want_failures and state["risky"] == len(risky_ids)
-                    and summary_count == want_session)
+                print(
+                    f"[{self.mode}] t={time.time() - t0:5.0f}s visible {len(self.visible)}/"
+                    f"{len(self.flood.events)}  shown: session {session_count}, failures {failure_count}, "
+                    f"high-risk alerts {state['risky']}, top-level {len(top_level(fake))}, "
+                    f"bot CPU {proc_cpu(pid) - cpu0:.0f} s",
+                    flush=True,
+                )
+            done = (
+                len(self.visible) == len(self.flood.events)
+                and session_count == want_session
+                and failure_count == want_failures
+                and state["risky"] == len(risky_ids)
+                and summary_count == want_session
+            )
             if done:
                 break
             time.sleep(1.0)
         final_at = time.time()
         cpu_final, wall_final = proc_cpu(pid), time.monotonic()
-        print(f"[{self.mode}] final counts shown {final_at - t0 - self.flood.span:.0f} s after the last batch; "
-              f"quiet for {a.quiet:g} s", flush=True)
+        print(
+            f"[{self.mode}] final counts shown {final_at - t0 - self.flood.span:.0f} s after the last batch; "
+            f"quiet for {a.quiet:g} s",
+            flush=True,
+        )
         calls_before_quiet = len(fake.call_log())
         time.sleep(a.quiet)
         cpu_quiet = proc_cpu(pid)
@@ -413,14 +479,20 @@ class Run:
         result = self._collect(fake, standin, t0, final_at, acked_at)
         self._dump(fake, t0)
         result.update(
-            cpu=cpu_final - cpu0, wall=wall_final - wall0, quiet_calls=Counter(c["method"] for c in after_quiet),
-            quiet_cpu=cpu_quiet - cpu_final, peak_rss=proc_peak_rss(pid),
+            cpu=cpu_final - cpu0,
+            wall=wall_final - wall0,
+            quiet_calls=Counter(c["method"] for c in after_quiet),
+            quiet_cpu=cpu_quiet - cpu_final,
+            peak_rss=proc_peak_rss(pid),
             cpu_peak=max((b[1] - a_[1]) / (b[0] - a_[0]) for a_, b in zip(cpu_samples, cpu_samples[10:]))
-            if len(cpu_samples) > 10 else None)
+            if len(cpu_samples) > 10
+            else None,
+        )
         return result
 
-    def _collect(self, fake: FakeSlack, standin: AwsStandIn, t0: float, final_at: float,
-                 acked_at: float | None) -> dict:
+    def _collect(
+        self, fake: FakeSlack, standin: AwsStandIn, t0: float, final_at: float, acked_at: float | None
+    ) -> dict:
         flood = self.flood
         messages = top_level(fake)
         everything = fake.all_messages(CHANNEL)
@@ -429,27 +501,40 @@ class Run:
         risky_ids = {e.finding for e in flood.risky}
         failure_alerts = [m for m in messages if payload(m).get("kind") == "root_console_login_failed"]
         failures = max(failure_alerts, key=lambda m: payload(m).get("count", 0))
-        others = [m for m in messages if m is not session and m not in failure_alerts
-                  and payload(m).get("finding_id") not in risky_ids]
+        others = [
+            m
+            for m in messages
+            if m is not session and m not in failure_alerts and payload(m).get("finding_id") not in risky_ids
+        ]
         thread = fake.replies(CHANNEL, session["ts"])
         summary = next(r for r in thread if (r.get("metadata") or {}).get("event_type") == "rootcheck_summary")
         risky = [by_id[e.finding] for e in flood.risky]
 
         # edits: per message, the post and every edit but the one a person caused (the ack)
         edit_rows = []
-        named = [("session alert", session), *[("failure alert", m) for m in failure_alerts],
-                 ("thread summary", summary),
-                 *[(f"high-risk alert: {e.name} ({e.region})", by_id[e.finding]) for e in flood.risky],
-                 *[(f"other: {m.get('text', '')[:60]}", m) for m in others]]
+        named = [
+            ("session alert", session),
+            *[("failure alert", m) for m in failure_alerts],
+            ("thread summary", summary),
+            *[(f"high-risk alert: {e.name} ({e.region})", by_id[e.finding]) for e in flood.risky],
+            *[(f"other: {m.get('text', '')[:60]}", m) for m in others],
+        ]
         for name, message in named:
             edits = fake.edits(CHANNEL, message["ts"])
             person = [e["time"] for e in edits if "Acknowledged by" in json.dumps(e.get("blocks"))][:1]
             paced = [float(message["ts"])] + [e["time"] for e in edits if e["time"] not in person]
             g = gaps(paced)
             after_person = [e["time"] - person[0] for e in edits if person and e["time"] > person[0]][:1]
-            edit_rows.append({"message": name, "edits": len(edits), "person": len(person),
-                              "min_gap": min(g) if g else None, "mean_gap": statistics.fmean(g) if g else None,
-                              "after_person": after_person[0] if after_person else None})
+            edit_rows.append(
+                {
+                    "message": name,
+                    "edits": len(edits),
+                    "person": len(person),
+                    "min_gap": min(g) if g else None,
+                    "mean_gap": statistics.fmean(g) if g else None,
+                    "after_person": after_person[0] if after_person else None,
+                }
+            )
 
         log_ = fake.call_log()
         by_method = Counter(c["method"] for c in log_)
@@ -469,31 +554,47 @@ class Run:
         session_text = json.dumps(session.get("blocks"))
         lag = [p["visible"] - p["session"] - p["failures"] for p in self.progress]
         return {
-            "findings": len(flood.events), "calls": len(flood.calls), "failures": len(flood.failures),
+            "findings": len(flood.events),
+            "calls": len(flood.calls),
+            "failures": len(flood.failures),
             "high_risk": len(flood.risky),
-            "top_level": len(messages), "thread_replies": len(everything) - len(messages),
+            "top_level": len(messages),
+            "thread_replies": len(everything) - len(messages),
             "duplicates": len(messages) - len({payload(m).get("finding_id") for m in messages}),
             "beyond_high_risk": len(messages) - len(risky),
-            "session_count": payload(session).get("count"), "session_severity": payload(session).get("severity"),
-            "failure_count": payload(failures).get("count"), "failure_severity": payload(failures).get("severity"),
-            "failure_alerts": len(failure_alerts), "others": [m.get("text") for m in others],
-            "failure_text": failures.get("text"), "session_title": session.get("text"),
+            "session_count": payload(session).get("count"),
+            "session_severity": payload(session).get("severity"),
+            "failure_count": payload(failures).get("count"),
+            "failure_severity": payload(failures).get("severity"),
+            "failure_alerts": len(failure_alerts),
+            "others": [m.get("text") for m in others],
+            "failure_text": failures.get("text"),
+            "session_title": session.get("text"),
             "after_failures": f"After {len(flood.failures)} failed sign-in(s)" in session_text,
-            "acked": "Acknowledged by" in session_text, "acked_at": acked_at,
+            "acked": "Acknowledged by" in session_text,
+            "acked_at": acked_at,
             "ack_shown_after": acked[0] - acked_at if acked and acked_at else None,
-            "summary_count": payload(summary).get("count"), "summary_edits": len(fake.edits(CHANNEL, summary["ts"])),
+            "summary_count": payload(summary).get("count"),
+            "summary_edits": len(fake.edits(CHANNEL, summary["ts"])),
             "thread": Counter((r.get("metadata") or {}).get("event_type") or "text" for r in thread),
-            "edit_rows": edit_rows, "by_method": by_method, "limited": limited,
+            "edit_rows": edit_rows,
+            "by_method": by_method,
+            "limited": limited,
             "updates_peak_minute": per_minute_peak(updates),
             "updates_mean_minute": len(updates) / max((max(updates) - min(updates)) / 60, 1) if updates else 0,
-            "signin_page_at": page_at, "signin_posted": signin_posted,
+            "signin_page_at": page_at,
+            "signin_posted": signin_posted,
             "signin_after_page": signin_posted - page_at if page_at else None,
             "signin_after_visible": signin_posted - self.visible[signin.finding],
             "signin_sent_to_post": signin_posted - self.sent[signin.finding] if self.sent else None,
             "high_risk_lag": high_risk_lag,
-            "final_after_last_batch": final_at - (t0 + flood.span), "flood_to_final": final_at - t0,
+            "final_after_last_batch": final_at - (t0 + flood.span),
+            "flood_to_final": final_at - t0,
             "max_unshown": max(lag) if lag else None,
-            "lookups": lookups, "pages": len(pages), "throttled": throttled, "sweeps": sweeps,
+            "lookups": lookups,
+            "pages": len(pages),
+            "throttled": throttled,
+            "sweeps": sweeps,
             "queue_latency": self._queue_latency(fake) if self.sent else None,
         }
 
@@ -501,14 +602,27 @@ class Run:
         """What Slack shows, with every message's edits (seconds after the flood began), for --keep."""
         out = []
         for m in fake.all_messages(CHANNEL):
-            out.append({"ts": m["ts"], "at": float(m["ts"]) - t0, "thread_ts": m.get("thread_ts"), "text": m["text"],
-                        "metadata": m.get("metadata"), "blocks": m.get("blocks"),
-                        "edits": [{"at": e["time"] - t0, "count": payload(e).get("count"), "text": e.get("text")}
-                                  for e in fake.edits(CHANNEL, m["ts"])]})
-        calls = [{"at": c["time"] - t0, "method": c["method"], "status": c["status"], "error": c["error"]}
-                 for c in fake.call_log()]
-        (self.workdir / "slack.json").write_text(json.dumps({"messages": out, "calls": calls,
-                                                             "progress": self.progress}, indent=1))
+            out.append(
+                {
+                    "ts": m["ts"],
+                    "at": float(m["ts"]) - t0,
+                    "thread_ts": m.get("thread_ts"),
+                    "text": m["text"],
+                    "metadata": m.get("metadata"),
+                    "blocks": m.get("blocks"),
+                    "edits": [
+                        {"at": e["time"] - t0, "count": payload(e).get("count"), "text": e.get("text")}
+                        for e in fake.edits(CHANNEL, m["ts"])
+                    ],
+                }
+            )
+        calls = [
+            {"at": c["time"] - t0, "method": c["method"], "status": c["status"], "error": c["error"]}
+            for c in fake.call_log()
+        ]
+        (self.workdir / "slack.json").write_text(
+            json.dumps({"messages": out, "calls": calls, "progress": self.progress}, indent=1)
+        )
 
     def _queue_latency(self, fake: FakeSlack) -> dict:
         """Queue mode: SendMessage -> post, for the alerts a single event opens (sign-in, high-risk)."""
@@ -521,16 +635,20 @@ class Run:
             rows = conn.execute("SELECT started_at, finished_at FROM sweeps WHERE finished_at IS NOT NULL").fetchall()
         durations = []
         for started, finished in rows:
-            s = datetime.fromisoformat(started).replace(tzinfo=timezone.utc).timestamp()
-            f = datetime.fromisoformat(finished).replace(tzinfo=timezone.utc).timestamp()
+            s = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp()
+            f = datetime.fromisoformat(finished).replace(tzinfo=UTC).timestamp()
             if since <= s <= until_:
                 durations.append(f - s)
-        return {"n": len(durations), "max": max(durations, default=0.0),
-                "mean": statistics.fmean(durations) if durations else 0.0}
+        return {
+            "n": len(durations),
+            "max": max(durations, default=0.0),
+            "mean": statistics.fmean(durations) if durations else 0.0,
+        }
 
     # the previous release ---------------------------------------------------------------
-    def _measure_before(self, fake: FakeSlack, standin: AwsStandIn, serve: Serve, deadline: float, t0: float,
-                        cpu0: float, wall0: float) -> dict:
+    def _measure_before(
+        self, fake: FakeSlack, standin: AwsStandIn, serve: Serve, deadline: float, t0: float, cpu0: float, wall0: float
+    ) -> dict:
         a = self.args
         end = t0 + a.before_seconds
         while time.time() < end:
@@ -544,24 +662,39 @@ class Run:
         messages = fake.messages(CHANNEL)
         with sqlite3.connect(self.db) as conn:
             states = dict(conn.execute("SELECT state, count(*) FROM findings GROUP BY state").fetchall())
-            signin = conn.execute("SELECT state, created_at FROM findings WHERE id = ?",
-                                  (self.flood.signin.finding,)).fetchone()
+            signin = conn.execute(
+                "SELECT state, created_at FROM findings WHERE id = ?", (self.flood.signin.finding,)
+            ).fetchone()
             ahead = None
             if signin and signin[0] != "posted":
-                ahead = conn.execute("SELECT count(*) FROM findings WHERE state = 'pending' AND target = ? AND "
-                                     "(created_at < ? OR (created_at = ? AND id < ?))",
-                                     (CHANNEL, signin[1], signin[1], self.flood.signin.finding)).fetchone()[0]
+                ahead = conn.execute(
+                    "SELECT count(*) FROM findings WHERE state = 'pending' AND target = ? AND "
+                    "(created_at < ? OR (created_at = ? AND id < ?))",
+                    (CHANNEL, signin[1], signin[1], self.flood.signin.finding),
+                ).fetchone()[0]
         window = (max(posts) - min(posts)) if len(posts) > 1 else 0.0
-        return {"seconds": a.before_seconds, "visible": len(self.visible), "stored": sum(states.values()),
-                "states": states, "posted": len(posts), "messages": len(messages),
-                "by_method": Counter(c["method"] for c in log_), "limited": Counter(
-                    c["method"] for c in log_ if c["status"] == 429),
-                "post_rate": (len(posts) - 1) / window if window else 0.0,
-                "signin_state": signin[0] if signin else "not stored", "signin_ahead": ahead,
-                "signin_posted_after": (float(next(m["ts"] for m in messages if payload(m).get("finding_id")
-                                                   == self.flood.signin.finding)) - self.visible[
-                    self.flood.signin.finding]) if signin and signin[0] == "posted" else None,
-                "cpu": cpu, "wall": wall, "edits": sum(len(fake.edits(CHANNEL, m["ts"])) for m in messages)}
+        return {
+            "seconds": a.before_seconds,
+            "visible": len(self.visible),
+            "stored": sum(states.values()),
+            "states": states,
+            "posted": len(posts),
+            "messages": len(messages),
+            "by_method": Counter(c["method"] for c in log_),
+            "limited": Counter(c["method"] for c in log_ if c["status"] == 429),
+            "post_rate": (len(posts) - 1) / window if window else 0.0,
+            "signin_state": signin[0] if signin else "not stored",
+            "signin_ahead": ahead,
+            "signin_posted_after": (
+                float(next(m["ts"] for m in messages if payload(m).get("finding_id") == self.flood.signin.finding))
+                - self.visible[self.flood.signin.finding]
+            )
+            if signin and signin[0] == "posted"
+            else None,
+            "cpu": cpu,
+            "wall": wall,
+            "edits": sum(len(fake.edits(CHANNEL, m["ts"])) for m in messages),
+        }
 
 
 # --------------------------------------------------------------------------- the real-time path
@@ -569,11 +702,17 @@ class Run:
 
 def envelope(record: dict) -> dict:
     signin = record["eventName"] == "ConsoleLogin"
-    return {"version": "0", "id": str(uuid.uuid4()),
-            "detail-type": "AWS Console Sign In via CloudTrail" if signin else "AWS API Call via CloudTrail",
-            "source": "aws.signin" if signin else "aws." + record["eventSource"].split(".")[0],
-            "account": record["recipientAccountId"], "time": record["eventTime"], "region": record["awsRegion"],
-            "resources": [], "detail": record}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "AWS Console Sign In via CloudTrail" if signin else "AWS API Call via CloudTrail",
+        "source": "aws.signin" if signin else "aws." + record["eventSource"].split(".")[0],
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    }
 
 
 def start_queue():
@@ -585,8 +724,9 @@ def start_queue():
     moto.start()
     host, port = moto.get_host_and_port()
     url = f"http://{host}:{port}"
-    sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")
+    sqs = boto3.client(
+        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     queue = sqs.create_queue(QueueName="rootcheck-flood")["QueueUrl"]
     return moto, sqs, queue, url
 
@@ -604,8 +744,8 @@ def ingest_phase(url: str, findings: int) -> dict:
     placement = Placement(target=lambda account: CHANNEL, remind_after=timedelta(minutes=30))
     store = Store(url)
     try:
-        now = datetime.now(timezone.utc)
-        pages = [found[i:i + 50] for i in range(0, len(found), 50)]
+        now = datetime.now(UTC)
+        pages = [found[i : i + 50] for i in range(0, len(found), 50)]
         started = time.perf_counter()
         for page in pages:
             store.alerts.ingest(page, now, placement)
@@ -615,8 +755,14 @@ def ingest_phase(url: str, findings: int) -> dict:
             store.alerts.ingest(page, now, placement)
         again = time.perf_counter() - started
         session = store.alerts.get(flood.signin.finding)
-        return {"findings": len(found), "new": len(found) / new, "again": len(found) / again, "new_s": new,
-                "count": session.alert.summary.count, "alerts": sum(store.alerts.counts().values())}
+        return {
+            "findings": len(found),
+            "new": len(found) / new,
+            "again": len(found) / again,
+            "new_s": new,
+            "count": session.alert.summary.count,
+            "alerts": sum(store.alerts.counts().values()),
+        }
     finally:
         store.close()
 
@@ -646,8 +792,15 @@ def per_k(n: float, findings: int) -> str:
     return f"{1000 * n / findings:.1f}"
 
 
-def render(args: argparse.Namespace, command: str, poll: dict, queue: dict | None, before: dict | None,
-           ingest: dict, wall: float) -> tuple[str, bool]:
+def render(
+    args: argparse.Namespace,
+    command: str,
+    poll: dict,
+    queue: dict | None,
+    before: dict | None,
+    ingest: dict,
+    wall: float,
+) -> tuple[str, bool]:
     n = poll["findings"]
     rows_ok = all(r["min_gap"] is None or r["min_gap"] >= EDIT_GAP for r in poll["edit_rows"])
     top_ok = poll["beyond_high_risk"] <= EXTRA_TOP_LEVEL and poll["duplicates"] == 0
@@ -682,37 +835,53 @@ def render(args: argparse.Namespace, command: str, poll: dict, queue: dict | Non
         f"twice | {verdict(top_ok)} |",
         f"| at most 1 edit per message per 10 s (the ack's edit left out) | smallest gap between a message's post "
         f"and edits: {worst:.1f} s over {edits_total} edits of {len(poll['edit_rows'])} messages | "
-        f"{verdict(rows_ok)} |" if worst is not None else "| edits | none | - |",
+        f"{verdict(rows_ok)} |"
+        if worst is not None
+        else "| edits | none | - |",
         f"| critical sign-in posted <= {SIGNIN_TARGET:g} s after the page holding it is read | "
         f"{poll['signin_after_page']:.2f} s (page answered by the stand-in -> message ts) | {verdict(signin_ok)} |",
-        *[f"| store and grouping >= {INGEST_TARGET:,.0f} findings/s ({name}) | {v['new']:,.0f} new findings/s, "
-          f"{v['again']:,.0f}/s re-read | {verdict(v['new'] >= INGEST_TARGET)} |" for name, v in ingest.items() if v],
-        *[f"| store and grouping ({name}) | not measured: no PostgreSQL URL | - |" for name, v in ingest.items()
-          if not v],
+        *[
+            f"| store and grouping >= {INGEST_TARGET:,.0f} findings/s ({name}) | {v['new']:,.0f} new findings/s, "
+            f"{v['again']:,.0f}/s re-read | {verdict(v['new'] >= INGEST_TARGET)} |"
+            for name, v in ingest.items()
+            if v
+        ],
+        *[
+            f"| store and grouping ({name}) | not measured: no PostgreSQL URL | - |"
+            for name, v in ingest.items()
+            if not v
+        ],
         f"| `rootcheck serve` stops on SIGTERM with exit 0 | exit {poll['exit_code']}{queue_exit} | "
         f"{verdict(poll['exit_code'] == 0 and (queue is None or queue['exit_code'] == 0))} |",
         "",
         "What the channel shows at the end:",
         "",
         f"- session alert: {poll['session_title']!s}, count **{poll['session_count']:,}** (sign-in + "
-        f"{poll['calls']:,} calls), severity `{poll['session_severity']}`, \"After {poll['failures']:,} failed "
-        f"sign-in(s)\" {'shown' if poll['after_failures'] else 'MISSING'}, "
+        f'{poll["calls"]:,} calls), severity `{poll["session_severity"]}`, "After {poll["failures"]:,} failed '
+        f'sign-in(s)" {"shown" if poll["after_failures"] else "MISSING"}, '
         f"{'acknowledged (the later calls edited the counts only)' if poll['acked'] else 'not acknowledged'};",
         f"- failure alert: count **{poll['failure_count']:,}**, severity `{poll['failure_severity']}` "
         f"({poll['failure_text']});",
         f"- {poll['high_risk']} high-risk alerts, one per call, `critical`, posted {min(poll['high_risk_lag']):.0f} to "
         f"{max(poll['high_risk_lag']):.0f} s after their event became visible;",
-        *([f"- the admin's Acknowledge showed in the session alert {poll['ack_shown_after']:.2f} s after the click "
-           f"(not paced: a person's action); the next paced edit came {ack_next} after it;"]
-          if poll["ack_shown_after"] is not None else []),
+        *(
+            [
+                f"- the admin's Acknowledge showed in the session alert {poll['ack_shown_after']:.2f} s after the click "
+                f"(not paced: a person's action); the next paced edit came {ack_next} after it;"
+            ]
+            if poll["ack_shown_after"] is not None
+            else []
+        ),
         f"- the session's thread: {poll['thread'].get('rootcheck_summary', 0)} activity summary "
         f"(count {poll['summary_count']:,}, edited {poll['summary_edits']} times) and "
         f"{sum(v for k, v in poll['thread'].items() if k != 'rootcheck_summary')} other reply (the ack's audit line).",
         "",
         "| message | edits | by a person | smallest gap | mean gap |",
         "|---|---|---|---|---|",
-        *[f"| {r['message']} | {r['edits']} | {r['person']} | {seconds(r['min_gap'])} | {seconds(r['mean_gap'])} |"
-          for r in poll["edit_rows"]],
+        *[
+            f"| {r['message']} | {r['edits']} | {r['person']} | {seconds(r['min_gap'])} | {seconds(r['mean_gap'])} |"
+            for r in poll["edit_rows"]
+        ],
         "",
     ]
     lines += before_after(poll, queue, before, n)
@@ -736,15 +905,18 @@ def render(args: argparse.Namespace, command: str, poll: dict, queue: dict | Non
         q = queue["queue_latency"] or {}
         risky = [v for k, v in q.items() if k != queue["signin_id"]]
         gap = min(r["min_gap"] for r in queue["edit_rows"] if r["min_gap"] is not None)
-        lines += ["", f"**Real-time path** (the same flood also sent to an SQS queue as EventBridge events, as it "
-                      f"happens, with the poller running over the same events): {queue['top_level']} top-level messages "
-                      f"({queue['beyond_high_risk']} beyond the high-risk alerts: "
-                      f"{verdict(queue['beyond_high_risk'] <= EXTRA_TOP_LEVEL)}), session count "
-                      f"{queue['session_count']:,}, failures {queue['failure_count']:,}, {queue['duplicates']} posted twice; smallest "
-                      f"gap between a message's post and edits {gap:.1f} s ({verdict(gap >= EDIT_GAP)}); "
-                      f"SendMessage -> post: the sign-in {q.get(queue['signin_id'], float('nan')):.2f} s, the high-risk "
-                      f"calls {min(risky):.2f} to {max(risky):.2f} s; final counts {queue['final_after_last_batch']:.0f} s "
-                      f"after the last batch; chat.update peak {queue['updates_peak_minute']} in any minute."]
+        lines += [
+            "",
+            f"**Real-time path** (the same flood also sent to an SQS queue as EventBridge events, as it "
+            f"happens, with the poller running over the same events): {queue['top_level']} top-level messages "
+            f"({queue['beyond_high_risk']} beyond the high-risk alerts: "
+            f"{verdict(queue['beyond_high_risk'] <= EXTRA_TOP_LEVEL)}), session count "
+            f"{queue['session_count']:,}, failures {queue['failure_count']:,}, {queue['duplicates']} posted twice; smallest "
+            f"gap between a message's post and edits {gap:.1f} s ({verdict(gap >= EDIT_GAP)}); "
+            f"SendMessage -> post: the sign-in {q.get(queue['signin_id'], float('nan')):.2f} s, the high-risk "
+            f"calls {min(risky):.2f} to {max(risky):.2f} s; final counts {queue['final_after_last_batch']:.0f} s "
+            f"after the last batch; chat.update peak {queue['updates_peak_minute']} in any minute.",
+        ]
     lines += ["", *why(poll, args)]
     return "\n".join(lines), ok
 
@@ -754,8 +926,13 @@ def before_after(poll: dict, queue: dict | None, before: dict | None, n: int) ->
     runs = [("after (poll)", poll)] + ([("after (queue)", queue)] if queue else [])
     methods = sorted(set().union(*(r["by_method"] for _, r in runs), before["by_method"] if before else ()))
     head = "| per 1,000 findings | before (a8d9869) | " + " | ".join(name for name, _ in runs) + " |"
-    out = ["Per 1,000 findings, before (the previous release, a8d9869: one message per finding, 1 message/s per "
-           "channel) and after (this release):", "", head, "|---" * (2 + len(runs)) + "|"]
+    out = [
+        "Per 1,000 findings, before (the previous release, a8d9869: one message per finding, 1 message/s per "
+        "channel) and after (this release):",
+        "",
+        head,
+        "|---" * (2 + len(runs)) + "|",
+    ]
 
     def after(fn) -> str:
         return " | ".join(fn(r) for _, r in runs)
@@ -765,46 +942,72 @@ def before_after(poll: dict, queue: dict | None, before: dict | None, n: int) ->
 
     if before:
         per_finding = sum(v for k, v in before["states"].items() if k in ("pending", "posting", "posted")) / max(
-            before["stored"], 1)  # every stored finding is a message of its own, posted or queued
+            before["stored"], 1
+        )  # every stored finding is a message of its own, posted or queued
         per_post = {m: before["by_method"].get(m, 0) / max(before["posted"], 1) for m in methods}
         b_messages = 1000 * per_finding
-        out += [f"| messages (top-level and replies) | {b_messages:,.0f} | "
-                f"{after(lambda r: per_k(r['top_level'] + r['thread_replies'], n))} |",
-                f"| edits (`chat.update`) | {b_messages * per_post.get('chat.update', 0):,.1f} | "
-                f"{after(lambda r: per_k(edits(r), n))} |"]
-        out += [f"| `{m}` calls | {b_messages * per_post[m]:,.1f} | {after(lambda r: per_k(r['by_method'].get(m, 0), n))} |"
-                for m in methods]
+        out += [
+            f"| messages (top-level and replies) | {b_messages:,.0f} | "
+            f"{after(lambda r: per_k(r['top_level'] + r['thread_replies'], n))} |",
+            f"| edits (`chat.update`) | {b_messages * per_post.get('chat.update', 0):,.1f} | "
+            f"{after(lambda r: per_k(edits(r), n))} |",
+        ]
+        out += [
+            f"| `{m}` calls | {b_messages * per_post[m]:,.1f} | {after(lambda r: per_k(r['by_method'].get(m, 0), n))} |"
+            for m in methods
+        ]
         drain = n / before["post_rate"] if before["post_rate"] else float("inf")
-        signin_before = (f"{before['signin_posted_after']:.0f} s after it became visible"
-                         if before["signin_posted_after"] is not None else
-                         f"not in {before['seconds']:.0f} s: queued behind {before['signin_ahead']:,} older findings "
-                         f"(~{(before['signin_ahead'] or 0) / max(before['post_rate'], 1e-9) / 60:.0f} min more)")
-        out += ["", f"| time and cost | before (a8d9869) | {' | '.join(name for name, _ in runs)} |",
-                "|---" * (2 + len(runs)) + "|",
-                f"| critical sign-in in Slack | {signin_before} | {poll['signin_after_visible']:.1f} s after it became "
-                f"visible ({poll['signin_after_page']:.1f} s after its page)"
-                + (f" | {queue['signin_sent_to_post']:.2f} s after SendMessage" if queue else "") + " |",
-                f"| the whole flood shown in Slack | {n:,} messages at {before['post_rate']:.2f}/s: "
-                f"{drain / 3600:.1f} h | " + after(lambda r: f"final counts {r['final_after_last_batch']:.0f} s after "
-                                                             f"the last batch") + " |",
-                f"| bot CPU | {before['cpu']:.0f} s in its {before['wall']:.0f} s | "
-                + after(lambda r: f"{r['cpu']:.0f} s in {r['wall']:.0f} s") + " |",
-                f"| SIGTERM at the end | exit {before['exit_code']} | " + after(lambda r: f"exit {r['exit_code']}") + " |",
-                "", f"\"Before\" is measured and extrapolated: the previous release (`git archive a8d9869`, installed "
-                    f"in a virtualenv of its own) ran the same flood for {before['seconds']:.0f} s against the same "
-                    f"fakes. {before['visible']:,} findings had become visible; it had stored {before['stored']:,} "
-                    f"(outbox states {before['states']}), one message each, and posted {before['posted']} of them "
-                    f"with {before['by_method'].get('chat.postMessage', 0)} `chat.postMessage` calls at "
-                    f"{before['post_rate']:.2f}/s and no edit; the per-1,000 figures scale that to every finding. "
-                    + ("SIGTERM did not end it: it never logged \"stopped\" and was killed after 30 s (that release "
-                       "predates the scheduler shutdown fix of 6c33f28)." if before["exit_code"] != 0 else "")]
+        signin_before = (
+            f"{before['signin_posted_after']:.0f} s after it became visible"
+            if before["signin_posted_after"] is not None
+            else f"not in {before['seconds']:.0f} s: queued behind {before['signin_ahead']:,} older findings "
+            f"(~{(before['signin_ahead'] or 0) / max(before['post_rate'], 1e-9) / 60:.0f} min more)"
+        )
+        out += [
+            "",
+            f"| time and cost | before (a8d9869) | {' | '.join(name for name, _ in runs)} |",
+            "|---" * (2 + len(runs)) + "|",
+            f"| critical sign-in in Slack | {signin_before} | {poll['signin_after_visible']:.1f} s after it became "
+            f"visible ({poll['signin_after_page']:.1f} s after its page)"
+            + (f" | {queue['signin_sent_to_post']:.2f} s after SendMessage" if queue else "")
+            + " |",
+            f"| the whole flood shown in Slack | {n:,} messages at {before['post_rate']:.2f}/s: "
+            f"{drain / 3600:.1f} h | "
+            + after(lambda r: f"final counts {r['final_after_last_batch']:.0f} s after the last batch")
+            + " |",
+            f"| bot CPU | {before['cpu']:.0f} s in its {before['wall']:.0f} s | "
+            + after(lambda r: f"{r['cpu']:.0f} s in {r['wall']:.0f} s")
+            + " |",
+            f"| SIGTERM at the end | exit {before['exit_code']} | " + after(lambda r: f"exit {r['exit_code']}") + " |",
+            "",
+            f'"Before" is measured and extrapolated: the previous release (`git archive a8d9869`, installed '
+            f"in a virtualenv of its own) ran the same flood for {before['seconds']:.0f} s against the same "
+            f"fakes. {before['visible']:,} findings had become visible; it had stored {before['stored']:,} "
+            f"(outbox states {before['states']}), one message each, and posted {before['posted']} of them "
+            f"with {before['by_method'].get('chat.postMessage', 0)} `chat.postMessage` calls at "
+            f"{before['post_rate']:.2f}/s and no edit; the per-1,000 figures scale that to every finding. "
+            + (
+                'SIGTERM did not end it: it never logged "stopped" and was killed after 30 s (that release '
+                "predates the scheduler shutdown fix of 6c33f28)."
+                if before["exit_code"] != 0
+                else ""
+            ),
+        ]
     else:
-        out += [f"| messages | 1,000 (derived) | {after(lambda r: per_k(r['top_level'] + r['thread_replies'], n))} |",
-                f"| edits (`chat.update`) | 0 (derived) | {after(lambda r: per_k(edits(r), n))} |"]
-        out += [f"| `{m}` calls | {'1,000 (derived)' if m == 'chat.postMessage' else '0 (derived)'} | "
-                f"{after(lambda r: per_k(r['by_method'].get(m, 0), n))} |" for m in methods]
-        out += ["", "\"Before\" is derived from the previous release's code (a8d9869: its `Outbox` posts each finding as "
-                    "its own message, paced at 1 message/s per channel), not measured: run with --before-venv."]
+        out += [
+            f"| messages | 1,000 (derived) | {after(lambda r: per_k(r['top_level'] + r['thread_replies'], n))} |",
+            f"| edits (`chat.update`) | 0 (derived) | {after(lambda r: per_k(edits(r), n))} |",
+        ]
+        out += [
+            f"| `{m}` calls | {'1,000 (derived)' if m == 'chat.postMessage' else '0 (derived)'} | "
+            f"{after(lambda r: per_k(r['by_method'].get(m, 0), n))} |"
+            for m in methods
+        ]
+        out += [
+            "",
+            '"Before" is derived from the previous release\'s code (a8d9869: its `Outbox` posts each finding as '
+            "its own message, paced at 1 message/s per channel), not measured: run with --before-venv.",
+        ]
     return out
 
 
@@ -833,7 +1036,7 @@ def why(poll: dict, args: argparse.Namespace) -> list[str]:
         "the first page now moves back to the older failures of the same read); an Acknowledge edited the thread "
         "summary at once, 3 s after its post (now the summary keeps its 10-second turn); a page of calls read every "
         "failed sign-in of the hour (ingest went from 2,305 to about 4,700 findings/s on SQLite, 917 to about "
-        "1,500 on PostgreSQL); and SIGTERM during a sweep longer than 8 s left the process hanging after \"stopped\" "
+        '1,500 on PostgreSQL); and SIGTERM during a sweep longer than 8 s left the process hanging after "stopped" '
         "(it now exits 0).",
     ]
 
@@ -847,17 +1050,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="span of the flood (default 10)")
     ap.add_argument("--batch-every", type=float, default=5.0, help="seconds between batches (default 5)")
     ap.add_argument("--high-risk", type=int, default=4, help="high-risk calls among the calls (default 4)")
-    ap.add_argument("--ack-at", type=float, default=0.5, help="share of the calls visible when the admin "
-                                                              "acknowledges the session alert (0: never; default 0.5)")
+    ap.add_argument(
+        "--ack-at",
+        type=float,
+        default=0.5,
+        help="share of the calls visible when the admin acknowledges the session alert (0: never; default 0.5)",
+    )
     ap.add_argument("--interval", type=float, default=10.0, help="ROOTCHECK_SWEEP_INTERVAL seconds (default 10)")
     ap.add_argument("--latency", type=float, default=0.1, help="seconds per AWS call at the stand-in (default 0.1)")
     ap.add_argument("--quiet", type=float, default=30.0, help="seconds watched after the final counts (default 30)")
-    ap.add_argument("--phases", default="ingest,poll,queue,before",
-                    help="which phases run (default ingest,poll,queue,before; before needs --before-venv)")
+    ap.add_argument(
+        "--phases",
+        default="ingest,poll,queue,before",
+        help="which phases run (default ingest,poll,queue,before; before needs --before-venv)",
+    )
     ap.add_argument("--before-venv", type=Path, help="virtualenv of the previous release, for the 'before' run")
     ap.add_argument("--before-seconds", type=float, default=180.0, help="length of the 'before' run (default 180)")
-    ap.add_argument("--postgres", default=os.environ.get("ROOTCHECK_TEST_POSTGRES_URL"),
-                    help="PostgreSQL server URL for the ingest phase (default $ROOTCHECK_TEST_POSTGRES_URL)")
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get("ROOTCHECK_TEST_POSTGRES_URL"),
+        help="PostgreSQL server URL for the ingest phase (default $ROOTCHECK_TEST_POSTGRES_URL)",
+    )
     ap.add_argument("--timeout", type=float, help="seconds each run may take (default: the span + 15 minutes)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument("--keep", type=Path, help="keep the bot's logs, databases and what Slack showed in this folder")
@@ -870,7 +1083,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown phase(s): {', '.join(sorted(phases - {'ingest', 'poll', 'queue', 'before'}))}")
     given = list(argv if argv is not None else sys.argv[1:])
     if "--keep" in given:  # where the artifacts go changes no figure
-        del given[given.index("--keep"):given.index("--keep") + 2]
+        del given[given.index("--keep") : given.index("--keep") + 2]
     shown_args = [a for a in given if not a.startswith("--keep=")]
     command = " ".join([".venv/bin/python", "bench/flood.py", *shown_args])
 
@@ -884,8 +1097,10 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         ingest: dict = {}
         if "ingest" in phases:
-            ingest = {"SQLite": ingest_phase(f"sqlite:///{work / 'ingest.db'}", args.findings),
-                      "PostgreSQL": ingest_postgres(args.postgres, args.findings) if args.postgres else None}
+            ingest = {
+                "SQLite": ingest_phase(f"sqlite:///{work / 'ingest.db'}", args.findings),
+                "PostgreSQL": ingest_postgres(args.postgres, args.findings) if args.postgres else None,
+            }
             print(f"[ingest] {json.dumps(ingest)}", flush=True)
         runs = {}
         for mode in [m for m in ("poll", "queue") if m in phases]:
@@ -905,8 +1120,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[before] rootcheck serve exited with {getattr(run, 'exit_code', None)}", flush=True)
             before["exit_code"] = run.exit_code
     if args.keep:
-        (work / "results.json").write_text(json.dumps({"ingest": ingest, "runs": runs, "before": before}, default=str,
-                                                      indent=1))
+        (work / "results.json").write_text(
+            json.dumps({"ingest": ingest, "runs": runs, "before": before}, default=str, indent=1)
+        )
     if not {"ingest", "poll"} <= phases:
         print(json.dumps({"ingest": ingest, "runs": runs, "before": before}, default=str, indent=1))
         return 0

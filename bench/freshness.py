@@ -31,14 +31,14 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.checks.cloudtrail import check_record  # noqa: E402
 from bench.report import cpu_model, write_section  # noqa: E402
+from bot.checks.cloudtrail import check_record  # noqa: E402
 from tests.fakes.aws_standin import AwsStandIn, root_login_record  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import Serve, serve_env, wait_for  # noqa: E402
@@ -56,8 +56,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values), "mean": statistics.fmean(values)}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
 
 
 class Bench:
@@ -75,13 +81,14 @@ class Bench:
 
     def accounts_file(self) -> Path:
         path = self.workdir / "accounts.yaml"
-        path.write_text("".join(f"- id: '{a}'\n  name: bench-{a[-3:]}\n  channel: {c}\n"
-                                for a, c in self.channel_of.items()))
+        path.write_text(
+            "".join(f"- id: '{a}'\n  name: bench-{a[-3:]}\n  channel: {c}\n" for a, c in self.channel_of.items())
+        )
         return path
 
     def add_event(self, standin: AwsStandIn, account: str) -> str:
         moment = time.time()
-        record = root_login_record(account, datetime.fromtimestamp(moment, timezone.utc))
+        record = root_login_record(account, datetime.fromtimestamp(moment, UTC))
         finding = check_record(record, account).id
         self.added[finding] = moment
         standin.add_events(account, "us-east-1", [record])
@@ -102,8 +109,8 @@ class Bench:
             rows = conn.execute("SELECT started_at, finished_at FROM sweeps WHERE finished_at IS NOT NULL").fetchall()
         out = []
         for started, finished in rows:
-            s = datetime.fromisoformat(started).replace(tzinfo=timezone.utc).timestamp()
-            f = datetime.fromisoformat(finished).replace(tzinfo=timezone.utc).timestamp()
+            s = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp()
+            f = datetime.fromisoformat(finished).replace(tzinfo=UTC).timestamp()
             if since <= s <= until:
                 out.append(f - s)
         return out
@@ -125,16 +132,23 @@ class Bench:
                 fake.add_channel(channel, members=["U0ADMIN"])
             for account in [*self.accounts, self.burst_account]:
                 standin.add_account(account, report_state="complete")
-            env = serve_env(fake, standin.env(), f"sqlite:///{self.db}", ROOTCHECK_CHANNEL=self.channels[0],
-                            ROOTCHECK_ACCOUNTS_FILE=str(self.accounts_file()),
-                            ROOTCHECK_SWEEP_INTERVAL=f"{a.interval:g}s", ROOTCHECK_LOG_FORMAT="text")
+            env = serve_env(
+                fake,
+                standin.env(),
+                f"sqlite:///{self.db}",
+                ROOTCHECK_CHANNEL=self.channels[0],
+                ROOTCHECK_ACCOUNTS_FILE=str(self.accounts_file()),
+                ROOTCHECK_SWEEP_INTERVAL=f"{a.interval:g}s",
+                ROOTCHECK_LOG_FORMAT="text",
+            )
             with Serve(env, log_path=self.workdir / "serve.log"):
                 wait_for(lambda: self.sweeps(0, 1e12), timeout=120, interval=0.2)  # the first sweep is done
                 print(f"phase 1: {a.events} events at {a.rate}/s over {len(self.channels)} channels", flush=True)
                 t0 = time.time()
                 ids = self.pace(standin, self.accounts, a.events, a.rate)
-                wait_for(lambda: set(ids) <= set(self.posted(fake, self.channels)),
-                         timeout=a.interval * 6 + 60, interval=0.2)
+                wait_for(
+                    lambda: set(ids) <= set(self.posted(fake, self.channels)), timeout=a.interval * 6 + 60, interval=0.2
+                )
                 t1 = time.time()
                 posts = self.posted(fake, self.channels)
                 fresh = [posts[i][0] - self.added[i] for i in ids]
@@ -155,22 +169,36 @@ class Bench:
                 burst_posts = self.posted(fake, [self.burst_channel])
                 first = min(burst_posts[i][0] for i in burst_ids)
                 last = max(burst_posts[i][0] for i in burst_ids)
-                wait_for(lambda: set(others) <= set(self.posted(fake, self.channels)), timeout=a.interval * 6 + 60,
-                         interval=0.2)
+                wait_for(
+                    lambda: set(others) <= set(self.posted(fake, self.channels)),
+                    timeout=a.interval * 6 + 60,
+                    interval=0.2,
+                )
                 posts = self.posted(fake, self.channels)
                 during = [posts[i][0] - self.added[i] for i in others]
                 burst_dupes = sum(len(v) - 1 for v in burst_posts.values())
-        return {"fresh": summary(fresh), "posted": len(set(ids) & set(posts)), "duplicates": duplicates + burst_dupes,
-                "sweep_max": max(sweep_times), "sweep_mean": statistics.fmean(sweep_times), "sweeps": len(sweep_times),
-                "phase_seconds": t1 - t0, "burst_drain": last - burst_start, "burst_first": first - burst_start,
-                "burst_add_seconds": burst_added - burst_start, "burst_rate": (a.burst - 1) / max(last - first, 1e-9),
-                "during": summary(during) if during else None}
+        return {
+            "fresh": summary(fresh),
+            "posted": len(set(ids) & set(posts)),
+            "duplicates": duplicates + burst_dupes,
+            "sweep_max": max(sweep_times),
+            "sweep_mean": statistics.fmean(sweep_times),
+            "sweeps": len(sweep_times),
+            "phase_seconds": t1 - t0,
+            "burst_drain": last - burst_start,
+            "burst_first": first - burst_start,
+            "burst_add_seconds": burst_added - burst_start,
+            "burst_rate": (a.burst - 1) / max(last - first, 1e-9),
+            "during": summary(during) if during else None,
+        }
 
 
 def machine() -> str:
     model = cpu_model("")
-    return f"{os.cpu_count()} CPU(s){', ' + model if model else ''}, Python {platform.python_version()}, " \
-           f"{platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} CPU(s){', ' + model if model else ''}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def render(args: argparse.Namespace, r: dict, command: str) -> str:
@@ -181,7 +209,7 @@ def render(args: argparse.Namespace, r: dict, command: str) -> str:
     lines = [
         f"Command: `{command}`",
         "",
-        f"Machine: {machine()}; measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}; measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         f"Freshness is the time from a root console sign-in becoming visible in the AWS stand-in (added with "
         f"`eventTime` = that moment) to its alert in FakeSlack (the message `ts`, stamped on arrival). The real "
@@ -209,14 +237,15 @@ def render(args: argparse.Namespace, r: dict, command: str) -> str:
     ]
     if r["during"]:
         d = r["during"]
-        lines += ["", f"While that burst drained, {d['n']} sign-ins arrived in the other channels at 0.5/s: "
-                      f"freshness p50 {d['p50']:.1f} s, p95 {d['p95']:.1f} s, max {d['max']:.1f} s. Each delivery "
-                      f"run claims at most 2 messages per channel and takes the channels in turn "
-                      f"(`Outbox.claim`); before that, the same run measured p50 151 s and max 206 s here, because "
-                      f"the busy channel's older rows filled every claim."]
+        lines += [
+            "",
+            f"While that burst drained, {d['n']} sign-ins arrived in the other channels at 0.5/s: "
+            f"freshness p50 {d['p50']:.1f} s, p95 {d['p95']:.1f} s, max {d['max']:.1f} s. Each delivery "
+            f"run claims at most 2 messages per channel and takes the channels in turn "
+            f"(`Outbox.claim`); before that, the same run measured p50 151 s and max 206 s here, because "
+            f"the busy channel's older rows filled every claim.",
+        ]
     return "\n".join(lines)
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     body = render(args, result, command)
     print(body)
     if not args.no_docs:
-        write_section(SECTION.removeprefix('## '), path=DOCS, body=body)
+        write_section(SECTION.removeprefix("## "), path=DOCS, body=body)
         print(f"\nwrote {DOCS.relative_to(ROOT)}")
     return 0 if result["fresh"]["p99"] <= args.interval + result["sweep_max"] + 5 else 1
 

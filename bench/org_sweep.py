@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +111,8 @@ class FdSampler:
 
 def profiled(run, path: str):
     """`run()` with cProfile in this thread and in every pool worker it starts (cProfile sees one thread)."""
-    import cProfile  # noqa: PLC0415
     import concurrent.futures.thread as pool  # noqa: PLC0415
+    import cProfile  # noqa: PLC0415
     import pstats  # noqa: PLC0415
 
     profilers, worker = [cProfile.Profile(time.thread_time)], pool._worker  # noqa: SLF001 - CPU, not waits
@@ -139,19 +139,22 @@ def profiled(run, path: str):
 def calibrate(accounts: list, calls: int) -> dict[str, float]:
     """CPU milliseconds of one call of each kind, one at a time in one thread: botocore's own cost on this
     machine, the floor under a sweep's CPU. A session of its own, so the sweeps still assume every role."""
-    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
+    from datetime import datetime, timedelta  # noqa: PLC0415
 
     from bot.aws.sessions import AwsSessions  # noqa: PLC0415
 
     sessions = AwsSessions("RootCheckAudit")
-    members = [a for a in accounts if sessions.role_arn(a)][:calls + 1]
-    now = datetime.now(timezone.utc)
+    members = [a for a in accounts if sessions.role_arn(a)][: calls + 1]
+    now = datetime.now(UTC)
     cloudtrail, iam = sessions.client("cloudtrail", "us-east-1"), sessions.client("iam")
     kinds = {
         "AssumeRole": lambda account: sessions.open(account),
         "LookupEvents": lambda account: cloudtrail.lookup_events(
             LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}],
-            StartTime=now - timedelta(minutes=25), EndTime=now, MaxResults=50),
+            StartTime=now - timedelta(minutes=25),
+            EndTime=now,
+            MaxResults=50,
+        ),
         "GenerateCredentialReport": lambda account: iam.generate_credential_report(),
         "GetCredentialReport": lambda account: iam.get_credential_report(),
     }
@@ -192,8 +195,12 @@ def child(args: argparse.Namespace) -> int:
                 return json.loads(answer.read())
 
         before, fds.peak, gc_before = stats(), len(os.listdir("/proc/self/fd")), gc_clock.seconds
-        usage, wall, s_cpu, busy = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), \
-            proc_cpu(standin_pid), machine_busy()
+        usage, wall, s_cpu, busy = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            time.perf_counter(),
+            proc_cpu(standin_pid),
+            machine_busy(),
+        )
         if args.profile == len(phases):  # phases so far: this phase's number
             extra = profiled(run, args.out + f".{name}.prof")
         else:
@@ -210,13 +217,26 @@ def child(args: argparse.Namespace) -> int:
             action = key.split(":")[1]
             by_action[action] = by_action.get(action, 0) + n
         throttled = after["throttled_total"] - before["throttled_total"]
-        phases.append({"phase": name, "wall": wall, "cpu": cpu, "standin_cpu": s_cpu, "other_cpu": other,
-                       "user": after_usage.ru_utime - usage.ru_utime, "system": after_usage.ru_stime - usage.ru_stime,
-                       "gc": gc_clock.seconds - gc_before,
-                       "rss_kib": after_usage.ru_maxrss, "fds": fds.peak, "calls": sum(calls.values()),
-                       "by_action": by_action, "throttled": throttled,
-                       "max_rate": max(after["max_rate"].values(), default=0),
-                       "assume_role_peak": after["assume_role_peak"], **(extra or {})})
+        phases.append(
+            {
+                "phase": name,
+                "wall": wall,
+                "cpu": cpu,
+                "standin_cpu": s_cpu,
+                "other_cpu": other,
+                "user": after_usage.ru_utime - usage.ru_utime,
+                "system": after_usage.ru_stime - usage.ru_stime,
+                "gc": gc_clock.seconds - gc_before,
+                "rss_kib": after_usage.ru_maxrss,
+                "fds": fds.peak,
+                "calls": sum(calls.values()),
+                "by_action": by_action,
+                "throttled": throttled,
+                "max_rate": max(after["max_rate"].values(), default=0),
+                "assume_role_peak": after["assume_role_peak"],
+                **(extra or {}),
+            }
+        )
 
     def discovery() -> dict:
         state["accounts"] = sweeper.accounts(sweeper.discover())
@@ -237,23 +257,35 @@ def child(args: argparse.Namespace) -> int:
                 counts["lookups"] += evidence.part == "lookups"
 
         result = sweeper.sweep(state["accounts"], window, report_due, lambda a: None, lambda a: None, on_part)
-        return {"checked": len(result.checked), "findings": counts["findings"], "errors": counts["errors"],
-                "reports": counts["reports"], "logins_ok": counts["logins"] == seeded,
-                "logins": len(counts["logins"])}
+        return {
+            "checked": len(result.checked),
+            "findings": counts["findings"],
+            "errors": counts["errors"],
+            "reports": counts["reports"],
+            "logins_ok": counts["logins"] == seeded,
+            "logins": len(counts["logins"]),
+        }
 
     def first() -> dict:
-        state["seen"], now = {}, datetime.now(timezone.utc)
+        state["seen"], now = {}, datetime.now(UTC)
         state["end"] = now
         window = Window(now - settings.lookback, now)
         return sweep(lambda a, r: window, lambda a: True)
 
     def steady(reports: bool) -> dict:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         window = Window(state["end"] - OVERLAP, now)
         simulated = state["end"] + timedelta(hours=5)  # a sweep of the steady state, reports staggered
-        due = (lambda a: service.report_due(a.id, state["seen"].get(a.id), simulated, CADENCE)
-               and not service.report_due(a.id, state["seen"].get(a.id), simulated - INTERVAL, CADENCE)) \
-            if reports else (lambda a: False)
+        due = (
+            (
+                lambda a: (
+                    service.report_due(a.id, state["seen"].get(a.id), simulated, CADENCE)
+                    and not service.report_due(a.id, state["seen"].get(a.id), simulated - INTERVAL, CADENCE)
+                )
+            )
+            if reports
+            else (lambda a: False)
+        )
         out = sweep(lambda a, r: window, due)
         out["logins_ok"] = True  # the seeded sign-ins are an hour old: outside the steady window
         return out
@@ -263,8 +295,17 @@ def child(args: argparse.Namespace) -> int:
     measure("steady", lambda: steady(False))
     measure("steady+reports", lambda: steady(True))
     floor = calibrate(state["accounts"], args.calibration_calls)  # last: its clients stay out of the RSS figures
-    print(json.dumps({"concurrency": settings.concurrency, "failed_callbacks": sweeper.collector.failed_callbacks,
-                      "floor_ms": floor, "phases": phases}), flush=True)
+    print(
+        json.dumps(
+            {
+                "concurrency": settings.concurrency,
+                "failed_callbacks": sweeper.collector.failed_callbacks,
+                "floor_ms": floor,
+                "phases": phases,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
@@ -276,10 +317,28 @@ def run_once(accounts: int, args: argparse.Namespace, timeout: float) -> dict:
         work = Path(tmp)
         manifest_path, log = work / "manifest.json", open(work / "standin.stderr", "wb")  # noqa: SIM115
         standin = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.aws_standin", "--port", "0", "--accounts", str(accounts),
-             "--seed-root-logins", str(args.seed_root_logins), "--latency", str(args.latency),
-             "--report-max-age", "1", "--manifest", str(manifest_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "tests.fakes.aws_standin",
+                "--port",
+                "0",
+                "--accounts",
+                str(accounts),
+                "--seed-root-logins",
+                str(args.seed_root_logins),
+                "--latency",
+                str(args.latency),
+                "--report-max-age",
+                "1",
+                "--manifest",
+                str(manifest_path),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
         try:
             if not standin.stdout.readline().strip():
                 raise RuntimeError(f"the stand-in did not start (see {log.name})")
@@ -292,8 +351,17 @@ def run_once(accounts: int, args: argparse.Namespace, timeout: float) -> dict:
             env.update({"HOME": str(work), "ROOTCHECK_ORG_DISCOVERY": "true"})
             if args.concurrency:
                 env["ROOTCHECK_CONCURRENCY"] = str(args.concurrency)
-            command = [sys.executable, str(Path(__file__).resolve()), "--child", "--manifest", str(manifest_path),
-                       "--standin-pid", str(standin.pid), "--out", str(work / "child")]
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                "--manifest",
+                str(manifest_path),
+                "--standin-pid",
+                str(standin.pid),
+                "--out",
+                str(work / "child"),
+            ]
             command += ["--calibration-calls", str(args.calibration_calls)]
             if args.profile is not None:
                 command += ["--profile", str(args.profile)]
@@ -344,23 +412,43 @@ def verdicts(run: dict, latency: float, regions: int = 1) -> dict[str, tuple[boo
         "peak RSS <= 300 MiB": (rss <= RSS_TARGET_MIB, f"{rss:.0f} MiB"),
         f"open files <= {fd_limit}": (fds <= fd_limit, f"{fds}"),
         "CPU first <= 8 ms/account": (1000 * first["cpu"] / n <= CPU_FIRST_MS, f"{1000 * first['cpu'] / n:.2f} ms"),
-        "CPU steady <= 4 ms/account": (1000 * steady["cpu"] / n <= CPU_STEADY_MS,
-                                       f"{1000 * steady['cpu'] / n:.2f} ms"),
+        "CPU steady <= 4 ms/account": (1000 * steady["cpu"] / n <= CPU_STEADY_MS, f"{1000 * steady['cpu'] / n:.2f} ms"),
         "first wall <= 1.2 T_min": (first_ratio <= RATIO_TARGET, f"{first_ratio:.2f}"),
-        "steady wall <= 300 s": (steady["wall"] <= STEADY_WALL_S and reports["wall"] <= STEADY_WALL_S,
-                                 f"{steady['wall']:.0f} s / {reports['wall']:.0f} s"),
-        "steady < half a core": (max(steady["cpu"] / steady["wall"], reports["cpu"] / reports["wall"]) < STEADY_CORE,
-                                 f"{steady['cpu'] / steady['wall']:.2f} / {reports['cpu'] / reports['wall']:.2f}"),
+        "steady wall <= 300 s": (
+            steady["wall"] <= STEADY_WALL_S and reports["wall"] <= STEADY_WALL_S,
+            f"{steady['wall']:.0f} s / {reports['wall']:.0f} s",
+        ),
+        "steady < half a core": (
+            max(steady["cpu"] / steady["wall"], reports["cpu"] / reports["wall"]) < STEADY_CORE,
+            f"{steady['cpu'] / steady['wall']:.2f} / {reports['cpu'] / reports['wall']:.2f}",
+        ),
         "AssumeRole 1.00/account": (round(assume, 2) == 1.00, f"{assume:.2f}"),
         "throttled < 2%": (throttled < THROTTLE_TARGET, f"{throttled:.2f}%"),
-        "every seeded finding": (first["logins_ok"] and first["logins"] == run["seeded"] and first["errors"] == 0,
-                                 f"{first['logins']}/{run['seeded']}"),
+        "every seeded finding": (
+            first["logins_ok"] and first["logins"] == run["seeded"] and first["errors"] == 0,
+            f"{first['logins']}/{run['seeded']}",
+        ),
     }
 
 
-HEADER = ("accounts", "phase", "wall s", "calls", "T_min s", "wall/T_min", "calls/account", "CPU s (user/sys/gc)",
-          "CPU ms/account", "CPU/wall", "peak RSS MiB", "open files", "throttled", "max LookupEvents/s",
-          "stand-in CPU s", "other CPU s")
+HEADER = (
+    "accounts",
+    "phase",
+    "wall s",
+    "calls",
+    "T_min s",
+    "wall/T_min",
+    "calls/account",
+    "CPU s (user/sys/gc)",
+    "CPU ms/account",
+    "CPU/wall",
+    "peak RSS MiB",
+    "open files",
+    "throttled",
+    "max LookupEvents/s",
+    "stand-in CPU s",
+    "other CPU s",
+)
 
 
 def rows(run: dict, latency: float) -> list[tuple[str, ...]]:
@@ -368,11 +456,26 @@ def rows(run: dict, latency: float) -> list[tuple[str, ...]]:
     for p in run["phases"]:
         sweep = p["phase"] != "discovery"
         tm = t_min(run, p["phase"], latency)
-        out.append((f"{n:,}", p["phase"], f"{p['wall']:.1f}", f"{p['calls']:,}", f"{tm:.1f}",
-                    f"{p['wall'] / tm:.2f}" if sweep and tm else "", f"{p['calls'] / n:.2f}",
-                    f"{p['cpu']:.1f} ({p['user']:.1f}/{p['system']:.1f}/{p['gc']:.1f})", f"{1000 * p['cpu'] / n:.2f}", f"{p['cpu'] / p['wall']:.2f}",
-                    f"{p['rss_kib'] / 1024:.0f}", str(p["fds"]), str(p["throttled"]), str(p["max_rate"]),
-                    f"{p['standin_cpu']:.1f}", f"{p['other_cpu']:.1f}"))
+        out.append(
+            (
+                f"{n:,}",
+                p["phase"],
+                f"{p['wall']:.1f}",
+                f"{p['calls']:,}",
+                f"{tm:.1f}",
+                f"{p['wall'] / tm:.2f}" if sweep and tm else "",
+                f"{p['calls'] / n:.2f}",
+                f"{p['cpu']:.1f} ({p['user']:.1f}/{p['system']:.1f}/{p['gc']:.1f})",
+                f"{1000 * p['cpu'] / n:.2f}",
+                f"{p['cpu'] / p['wall']:.2f}",
+                f"{p['rss_kib'] / 1024:.0f}",
+                str(p["fds"]),
+                str(p["throttled"]),
+                str(p["max_rate"]),
+                f"{p['standin_cpu']:.1f}",
+                f"{p['other_cpu']:.1f}",
+            )
+        )
     return out
 
 
@@ -395,8 +498,11 @@ def per_account_lines(runs: list[dict]) -> list[str]:
             actions = ", ".join(f"{a} {v / n:.2f}" for a, v in sorted(p["by_action"].items()))
             extra = f"; {p['reports']} reports fetched" if p["phase"] != "discovery" else ""
             parts.append(f"{p['phase']}: {actions}{extra}")
-        lines.append(f"- {n:,} accounts, calls per account: " + "; ".join(parts)
-                     + f". Peak AssumeRole rate at the stand-in: {max(p['assume_role_peak'] for p in run['phases'])}/s.")
+        lines.append(
+            f"- {n:,} accounts, calls per account: "
+            + "; ".join(parts)
+            + f". Peak AssumeRole rate at the stand-in: {max(p['assume_role_peak'] for p in run['phases'])}/s."
+        )
     return lines
 
 
@@ -405,10 +511,13 @@ def floor_lines(runs: list[dict]) -> list[str]:
     for run in runs:
         f = run["floor_ms"]
         first = f["AssumeRole"] + 2 * f["LookupEvents"] + f["GenerateCredentialReport"] + f["GetCredentialReport"]
-        lines.append(f"- {run['accounts']:,} accounts: " + ", ".join(f"{k} {v:.2f} ms" for k, v in f.items())
-                     + f" of CPU per call, one at a time in one thread. Floor per account: first sweep "
-                     f"{first:.1f} ms (AssumeRole, 2 LookupEvents, Generate, Get), steady "
-                     f"{2 * f['LookupEvents']:.1f} ms (2 LookupEvents).")
+        lines.append(
+            f"- {run['accounts']:,} accounts: "
+            + ", ".join(f"{k} {v:.2f} ms" for k, v in f.items())
+            + f" of CPU per call, one at a time in one thread. Floor per account: first sweep "
+            f"{first:.1f} ms (AssumeRole, 2 LookupEvents, Generate, Get), steady "
+            f"{2 * f['LookupEvents']:.1f} ms (2 LookupEvents)."
+        )
     return lines
 
 
@@ -420,8 +529,10 @@ def growth_lines(runs: list[dict]) -> list[str]:
     rss = [max(p["rss_kib"] for p in r["phases"]) for r in (first, last)]
     slope = (rss[1] - rss[0]) / (last["accounts"] - first["accounts"])
     verdict = "met" if slope <= GROWTH_TARGET_KIB else "missed"
-    return [f"- peak RSS {rss[0] / 1024:.0f} MiB at {first['accounts']:,} accounts, {rss[1] / 1024:.0f} MiB at "
-            f"{last['accounts']:,}: {slope:.1f} KiB per extra account (target <= {GROWTH_TARGET_KIB:.0f}: {verdict})."]
+    return [
+        f"- peak RSS {rss[0] / 1024:.0f} MiB at {first['accounts']:,} accounts, {rss[1] / 1024:.0f} MiB at "
+        f"{last['accounts']:,}: {slope:.1f} KiB per extra account (target <= {GROWTH_TARGET_KIB:.0f}: {verdict})."
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,8 +544,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per account count (default 3600)")
     ap.add_argument("--profile", type=int, default=None, help="cProfile phase N (0 discovery .. 3) to --profile-dir")
     ap.add_argument("--profile-dir", default=".")
-    ap.add_argument("--calibration-calls", type=int, default=100,
-                    help="calls of each kind, one at a time, to measure botocore's own CPU per call")
+    ap.add_argument(
+        "--calibration-calls",
+        type=int,
+        default=100,
+        help="calls of each kind, one at a time, to measure botocore's own CPU per call",
+    )
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -460,42 +575,46 @@ def main(argv: list[str] | None = None) -> int:
     verdict_lines = []
     for run in runs:
         checks = verdicts(run, args.latency)
-        verdict_lines.append(f"- {run['accounts']:,} accounts (concurrency {run['concurrency']}): " + "; ".join(
-            f"{name}: {value} {'met' if ok else 'MISSED'}" for name, (ok, value) in checks.items()))
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join([
-        f"Machine: {len(os.sched_getaffinity(0))} CPU(s) (nproc), {cpu_model()}; Python {platform.python_version()}, "
-        f"botocore {botocore.__version__}; load average {load_start} at the start, "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end (a shared machine: see *other CPU*). "
-        f"Date: {date}.",
-        "",
-        f"Command: `{command}`",
-        "",
-        "Each account count: a fresh stand-in process (`python -m tests.fakes.aws_standin --accounts N "
-        f"--seed-root-logins {args.seed_root_logins} --latency {args.latency} --report-max-age 1`: every call "
-        "answered after the latency, LookupEvents limited to 2 requests/s per account and Region, reports "
-        "regenerated when asked again) and a fresh rootcheck process running the four phases through "
-        "`bot.sweeper.Sweeper` at the default settings (us-east-1, Organizations discovery on, "
-        "`ROOTCHECK_CONCURRENCY` " + (f"= {args.concurrency}" if args.concurrency else "unset") + "). "
-        "calls = requests the stand-in received in the phase; T_min = calls x latency / concurrency. CPU = "
-        "user+system seconds of the rootcheck process (getrusage); peak RSS = its ru_maxrss so far; open files = "
-        "the most descriptors a 0.2 s sampler saw. The stand-in's CPU (/proc/PID/stat) and every other "
-        "process's (/proc/stat) are kept apart. *steady+reports* fetches the reports due in one 5-minute "
-        "interval of the steady state (`bot.service.report_due`, 5 h after the first sweep).",
-        "",
-        md_table(HEADER, body_rows),
-        "",
-        *per_account_lines(runs),
-        "",
-        "botocore's own cost (the floor under the CPU figures):",
-        "",
-        *floor_lines(runs),
-        "",
-        "Targets:",
-        "",
-        *verdict_lines,
-        *growth_lines(runs),
-    ])
+        verdict_lines.append(
+            f"- {run['accounts']:,} accounts (concurrency {run['concurrency']}): "
+            + "; ".join(f"{name}: {value} {'met' if ok else 'MISSED'}" for name, (ok, value) in checks.items())
+        )
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(
+        [
+            f"Machine: {len(os.sched_getaffinity(0))} CPU(s) (nproc), {cpu_model()}; Python {platform.python_version()}, "
+            f"botocore {botocore.__version__}; load average {load_start} at the start, "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end (a shared machine: see *other CPU*). "
+            f"Date: {date}.",
+            "",
+            f"Command: `{command}`",
+            "",
+            "Each account count: a fresh stand-in process (`python -m tests.fakes.aws_standin --accounts N "
+            f"--seed-root-logins {args.seed_root_logins} --latency {args.latency} --report-max-age 1`: every call "
+            "answered after the latency, LookupEvents limited to 2 requests/s per account and Region, reports "
+            "regenerated when asked again) and a fresh rootcheck process running the four phases through "
+            "`bot.sweeper.Sweeper` at the default settings (us-east-1, Organizations discovery on, "
+            "`ROOTCHECK_CONCURRENCY` " + (f"= {args.concurrency}" if args.concurrency else "unset") + "). "
+            "calls = requests the stand-in received in the phase; T_min = calls x latency / concurrency. CPU = "
+            "user+system seconds of the rootcheck process (getrusage); peak RSS = its ru_maxrss so far; open files = "
+            "the most descriptors a 0.2 s sampler saw. The stand-in's CPU (/proc/PID/stat) and every other "
+            "process's (/proc/stat) are kept apart. *steady+reports* fetches the reports due in one 5-minute "
+            "interval of the steady state (`bot.service.report_due`, 5 h after the first sweep).",
+            "",
+            md_table(HEADER, body_rows),
+            "",
+            *per_account_lines(runs),
+            "",
+            "botocore's own cost (the floor under the CPU figures):",
+            "",
+            *floor_lines(runs),
+            "",
+            "Targets:",
+            "",
+            *verdict_lines,
+            *growth_lines(runs),
+        ]
+    )
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     if not args.no_docs:

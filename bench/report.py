@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-INTRO = ("# Benchmarks\n\nMeasured performance of rootcheck. Each section names the command that produced it "
-         "(run from the repository root after the README's setup), the machine and the date.\n")
+INTRO = (
+    "# Benchmarks\n\nMeasured performance of rootcheck. Each section names the command that produced it "
+    "(run from the repository root after the README's setup), the machine and the date.\n"
+)
 
 
 def cpu_model(default: str = "unknown") -> str:
@@ -23,8 +25,12 @@ def cpu_model(default: str = "unknown") -> str:
 
 
 def host() -> dict:
-    return {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
-            "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+    }
 
 
 def machine() -> str:

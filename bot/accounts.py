@@ -8,7 +8,8 @@ then the plain list), and the owners of all of them are combined.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -43,10 +44,17 @@ def merge_accounts(*sources: Iterable[Account]) -> list[Account]:
     for source in sources:
         for account in source:
             known = merged.get(account.id)
-            merged[account.id] = account if known is None else Account(
-                id=known.id, name=known.name or account.name, channel=known.channel or account.channel,
-                role_arn=known.role_arn or account.role_arn,
-                owners=tuple(dict.fromkeys(known.owners + account.owners)))
+            merged[account.id] = (
+                account
+                if known is None
+                else Account(
+                    id=known.id,
+                    name=known.name or account.name,
+                    channel=known.channel or account.channel,
+                    role_arn=known.role_arn or account.role_arn,
+                    owners=tuple(dict.fromkeys(known.owners + account.owners)),
+                )
+            )
     return list(merged.values())
 
 
@@ -79,12 +87,16 @@ def _entry(item: Any, number: int, source: str) -> Account:
             raise AccountsFileError(f"{where} ({account_id}): role_arn must be an IAM role ARN in that account")
     owners_value = item.get("owners")
     if owners_value is not None and not isinstance(owners_value, (str, list)):
-        raise AccountsFileError(f"{where} ({account_id}): owners must be a list of Slack user ids, "
-                                "user-group ids or email addresses")
+        raise AccountsFileError(
+            f"{where} ({account_id}): owners must be a list of Slack user ids, user-group ids or email addresses"
+        )
     owners, rejected = split_owners(owners_value)
     if rejected:
-        raise AccountsFileError(f"{where} ({account_id}): owners: not a Slack user id (U…/W…), user-group id "
-                                f"(S…) or email address: {', '.join(map(repr, rejected))}")
+        raise AccountsFileError(
+            f"{where} ({account_id}): owners: not a Slack user id (U…/W…), user-group id "
+            f"(S…) or email address: {', '.join(map(repr, rejected))}"
+        )
     name = item.get("name")
-    return Account(id=account_id, name=str(name) if name is not None else None,
-                   channel=channel, role_arn=role_arn, owners=owners)
+    return Account(
+        id=account_id, name=str(name) if name is not None else None, channel=channel, role_arn=role_arn, owners=owners
+    )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.exits import EXIT_ERROR, UsageError
 from bot.timeutil import parse_instant, utcnow
@@ -48,30 +49,65 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rootcheck", description="Watch AWS accounts for use of the root user.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser("scan", help="run one sweep now (or analyse files) and print the findings")
-    scan.add_argument("--events", action="append", default=[], metavar="PATH",
-                      help="CloudTrail records: file, folder, '-' for stdin, or s3://bucket/prefix/ (repeatable)")
-    scan.add_argument("--credential-report", action="append", default=[], metavar="PATH",
-                      help="IAM credential report CSV (repeatable)")
-    scan.add_argument("--account", action="append", default=[], metavar="ID",
-                      help="limit the sweep or the records reported to this account (repeatable)")
+    scan.add_argument(
+        "--events",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="CloudTrail records: file, folder, '-' for stdin, or s3://bucket/prefix/ (repeatable)",
+    )
+    scan.add_argument(
+        "--credential-report",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="IAM credential report CSV (repeatable)",
+    )
+    scan.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="limit the sweep or the records reported to this account (repeatable)",
+    )
     scan.add_argument("--since", help="start: a duration back from now (24h, 7d) or an ISO 8601 time")
     scan.add_argument("--until", help="end: a duration back from now or an ISO 8601 time")
-    scan.add_argument("--format", choices=("table", "json"), default=None,
-                      help="output format (default: table on a terminal, json otherwise)")
-    scan.add_argument("--athena", metavar="[WORKGROUP/]DATABASE.TABLE",
-                      help="run the root filter as Athena queries over this CloudTrail table (see athena-table)")
-    scan.add_argument("--max-scan-gb", type=float, default=100.0, metavar="GB",
-                      help="with --athena: stop when the queries have scanned this much (default 100, about $0.50)")
+    scan.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default=None,
+        help="output format (default: table on a terminal, json otherwise)",
+    )
+    scan.add_argument(
+        "--athena",
+        metavar="[WORKGROUP/]DATABASE.TABLE",
+        help="run the root filter as Athena queries over this CloudTrail table (see athena-table)",
+    )
+    scan.add_argument(
+        "--max-scan-gb",
+        type=float,
+        default=100.0,
+        metavar="GB",
+        help="with --athena: stop when the queries have scanned this much (default 100, about $0.50)",
+    )
     scan.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     scan.set_defaults(handler=_scan)
     table = commands.add_parser("athena-table", help="print the Athena CREATE EXTERNAL TABLE for a CloudTrail trail")
-    table.add_argument("--bucket", required=True, metavar="s3://BUCKET[/PREFIX]",
-                       help="the trail's bucket, and the prefix the trail writes under if it has one")
+    table.add_argument(
+        "--bucket",
+        required=True,
+        metavar="s3://BUCKET[/PREFIX]",
+        help="the trail's bucket, and the prefix the trail writes under if it has one",
+    )
     table.add_argument("--org", metavar="o-…", help="an organization trail: the organization id")
-    table.add_argument("--account", metavar="ID",
-                       help="an account trail's account id (without it, the table takes accounts at query time)")
-    table.add_argument("--regions", metavar="R1,R2,…",
-                       help="Regions to cover (default: the 17 Regions every account has enabled)")
+    table.add_argument(
+        "--account",
+        metavar="ID",
+        help="an account trail's account id (without it, the table takes accounts at query time)",
+    )
+    table.add_argument(
+        "--regions", metavar="R1,R2,…", help="Regions to cover (default: the 17 Regions every account has enabled)"
+    )
     table.set_defaults(handler=_athena_table)
     serve = commands.add_parser("serve", help="run the bot: Slack listener, scheduler, queue consumer")
     serve.set_defaults(handler=_serve)
@@ -96,8 +132,7 @@ def _scan(args: argparse.Namespace) -> int:
     from bot.scan import command as scan_command  # noqa: PLC0415 - keeps `--help` and other commands light
 
     if args.athena is not None:
-        return scan_command.run_athena(args, _athena_table_ref(args), since, until, _athena_accounts(accounts),
-                                       output)
+        return scan_command.run_athena(args, _athena_table_ref(args), since, until, _athena_accounts(accounts), output)
     if args.events or args.credential_report:
         return scan_command.run_offline(args, since, until, accounts, output)
     return scan_command.run_live(args, since, until, accounts, output)
@@ -138,8 +173,11 @@ def _athena_table(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     sys.stdout.write(create_table(where))
     accounts = "" if where.account else " --account ID"
-    print(f"rootcheck: run this in Athena (in the database of your choice), then: rootcheck scan --athena "
-          f"DATABASE.cloudtrail_logs_pp{accounts} --since 90d", file=sys.stderr)
+    print(
+        f"rootcheck: run this in Athena (in the database of your choice), then: rootcheck scan --athena "
+        f"DATABASE.cloudtrail_logs_pp{accounts} --since 90d",
+        file=sys.stderr,
+    )
     return 0
 
 

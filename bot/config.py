@@ -103,7 +103,9 @@ class Settings(BaseSettings):
             return ["all"]
         bad = [item for item in value if not _REGION.match(item)]
         if bad or not value:
-            raise ValueError(f"not AWS Region names: {', '.join(bad) or '(empty)'}; use e.g. us-east-1,eu-west-1 or all")
+            raise ValueError(
+                f"not AWS Region names: {', '.join(bad) or '(empty)'}; use e.g. us-east-1,eu-west-1 or all"
+            )
         return list(dict.fromkeys(value))
 
     @field_validator("sweep_interval", "lookback", "remind_after", "retention", "confirm_timeout", mode="before")

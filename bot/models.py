@@ -64,7 +64,7 @@ class Finding:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clues"}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -78,7 +78,13 @@ RISKY_KEPT = 20
 
 # How an alert groups its findings; also what the message says it is.
 SESSION, CREDENTIALS, FAILURES, HIGH_RISK, SINGLE, DIGEST = (
-    "session", "credentials", "failures", "high_risk", "single", "digest")
+    "session",
+    "credentials",
+    "failures",
+    "high_risk",
+    "single",
+    "digest",
+)
 
 
 def rank(severity: str) -> int:
@@ -145,8 +151,9 @@ class Summary:
     def guessing(self) -> bool:
         """10 or more failed sign-ins within any 10 minutes."""
         times = [t for t in (parse_time(w) for w in self.failure_times) if t is not None]
-        return any(times[i + GUESSING_COUNT - 1] - times[i] <= GUESSING_SPAN
-                   for i in range(len(times) - GUESSING_COUNT + 1))
+        return any(
+            times[i + GUESSING_COUNT - 1] - times[i] <= GUESSING_SPAN for i in range(len(times) - GUESSING_COUNT + 1)
+        )
 
     def top_events(self, limit: int) -> list[tuple[str, int]]:
         return sorted(self.events.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -158,7 +165,7 @@ class Summary:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "Summary":
+    def from_json(cls, data: dict[str, Any] | None) -> Summary:
         data = dict(data or {})
         data["events"] = Counter(data.get("events") or {})
         names = set(cls.__dataclass_fields__)
@@ -176,8 +183,14 @@ class Summary:
         if len(self.risky) >= RISKY_KEPT:
             self.more_risky += 1
             return
-        self.risky.append({"id": finding.id, "event_name": finding.event_name, "event_time": finding.event_time,
-                           "region": finding.region})
+        self.risky.append(
+            {
+                "id": finding.id,
+                "event_name": finding.event_name,
+                "event_time": finding.event_time,
+                "region": finding.region,
+            }
+        )
         self.risky.sort(key=lambda r: (r["event_time"] or "", r["id"]))
 
 
@@ -234,11 +247,41 @@ class AlertRecord:
     """An alert with its Slack message's state, as the store has it; everything renders from this."""
 
     STATE_FIELDS: ClassVar[tuple[str, ...]] = (
-        "state", "target", "channel", "ts", "severity", "expected_by", "expected_reason", "resolved_at",
-        "acked_by", "acked_at", "version", "shown_version", "urgent_version", "edited_at", "edit_failures", "summary_ts",
-        "summary_state", "summary_shown_version", "urgent_since", "reminders", "next_reminder_at", "attempts",
-        "last_error", "created_at", "posted_at", "claimed_by", "claimed_at", "asked_at", "confirm_deadline",
-        "answer", "answered_by", "answered_at", "answer_reason", "escalated_at")
+        "state",
+        "target",
+        "channel",
+        "ts",
+        "severity",
+        "expected_by",
+        "expected_reason",
+        "resolved_at",
+        "acked_by",
+        "acked_at",
+        "version",
+        "shown_version",
+        "urgent_version",
+        "edited_at",
+        "edit_failures",
+        "summary_ts",
+        "summary_state",
+        "summary_shown_version",
+        "urgent_since",
+        "reminders",
+        "next_reminder_at",
+        "attempts",
+        "last_error",
+        "created_at",
+        "posted_at",
+        "claimed_by",
+        "claimed_at",
+        "asked_at",
+        "confirm_deadline",
+        "answer",
+        "answered_by",
+        "answered_at",
+        "answer_reason",
+        "escalated_at",
+    )
 
     alert: Alert
     opener: Finding | None

@@ -12,8 +12,8 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Hashable
 
 Task = Callable[["TaskRunner"], None]
 
@@ -21,8 +21,9 @@ Task = Callable[["TaskRunner"], None]
 class Pacer:
     """At most one call per `interval` for each key, counted from the last real call."""
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, interval: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
         self._interval = interval
         self._clock = clock
         self._sleep = sleep

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.credential_report import check_root_row
@@ -18,16 +19,22 @@ from bot.models import SIGNIN_REGION, Account, Evidence, Finding, SweepResult, W
 from bot.timeutil import iso_z
 
 REPORT_MARGIN = timedelta(minutes=15)  # more than a sweep interval plus the time AWS takes to make a report
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EvidenceCollector(Protocol):
-    def collect(self, accounts: Iterable[Account], window: Callable[[Account, str], Window],
-                report_due: Callable[[Account], bool], on_part: Callable[[Evidence], None]) -> None: ...
+    def collect(
+        self,
+        accounts: Iterable[Account],
+        window: Callable[[Account, str], Window],
+        report_due: Callable[[Account], bool],
+        on_part: Callable[[Evidence], None],
+    ) -> None: ...
 
 
-def report_due(account_id: str, seen_at: datetime | None, now: datetime, cadence: timedelta,
-               margin: timedelta = REPORT_MARGIN) -> bool:
+def report_due(
+    account_id: str, seen_at: datetime | None, now: datetime, cadence: timedelta, margin: timedelta = REPORT_MARGIN
+) -> bool:
     """Whether to fetch the account's credential report in a sweep at `now`.
 
     `seen_at` is when the last report seen was generated (None: never seen, so due now). AWS makes a
@@ -41,13 +48,14 @@ def report_due(account_id: str, seen_at: datetime | None, now: datetime, cadence
     if seen_at is None:
         return True
     period = cadence + margin
-    phase = period * (int.from_bytes(hashlib.sha256(account_id.encode()).digest()[:8], "big") / 2 ** 64)
+    phase = period * (int.from_bytes(hashlib.sha256(account_id.encode()).digest()[:8], "big") / 2**64)
     earliest = seen_at + cadence
     return now >= earliest + (_EPOCH + phase - earliest) % period
 
 
-def evidence_findings(evidence: Evidence, report_since: datetime | None,
-                      mfa_first_seen: str | None = None) -> list[Finding]:
+def evidence_findings(
+    evidence: Evidence, report_since: datetime | None, mfa_first_seen: str | None = None
+) -> list[Finding]:
     """Findings of one part, each once (us-east-1's two lookups may return the same record)."""
     found: dict[str, Finding] = {}
     for record in evidence.records:
@@ -62,10 +70,15 @@ def evidence_findings(evidence: Evidence, report_since: datetime | None,
     return list(found.values())
 
 
-def sweep(collector: EvidenceCollector, accounts: Iterable[Account], window: Callable[[Account, str], Window],
-          report_due: Callable[[Account], bool], report_since: Callable[[Account], datetime | None],
-          mfa_since: Callable[[Account], str | None],
-          on_part: Callable[[Evidence, list[Finding]], None]) -> SweepResult:
+def sweep(
+    collector: EvidenceCollector,
+    accounts: Iterable[Account],
+    window: Callable[[Account, str], Window],
+    report_due: Callable[[Account], bool],
+    report_since: Callable[[Account], datetime | None],
+    mfa_since: Callable[[Account], str | None],
+    on_part: Callable[[Evidence, list[Finding]], None],
+) -> SweepResult:
     """Check every account; each part's findings go to `on_part` as soon as the part is complete.
 
     One failed call never hides what the others found. `report_since`: password use at or after it

@@ -6,9 +6,9 @@ exactly the same accounts the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from bot import service
 from bot.accounts import AccountsFileError, merge_accounts, parse_accounts_file
@@ -46,10 +46,15 @@ class Sweeper:
         accounts = merge_accounts(*sources)
         return accounts or [Account(id=self.sessions.identity()["Account"])]
 
-    def sweep(self, accounts: list[Account], window: Callable[[Account, str], Window],
-              report_due: Callable[[Account], bool], report_since: Callable[[Account], datetime | None],
-              mfa_since: Callable[[Account], str | None],
-              on_part: Callable[[Evidence, list[Finding]], None]) -> SweepResult:
+    def sweep(
+        self,
+        accounts: list[Account],
+        window: Callable[[Account, str], Window],
+        report_due: Callable[[Account], bool],
+        report_since: Callable[[Account], datetime | None],
+        mfa_since: Callable[[Account], str | None],
+        on_part: Callable[[Evidence, list[Finding]], None],
+    ) -> SweepResult:
         return service.sweep(self.collector, accounts, window, report_due, report_since, mfa_since, on_part)
 
 
@@ -62,4 +67,3 @@ def _read_accounts_file(path: str) -> list[Account]:
         return parse_accounts_file(text)
     except AccountsFileError as exc:
         raise ConfigError(str(exc)) from None
-

@@ -19,7 +19,7 @@ import random
 import string
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from bot.checks.fingerprint import finding_id
@@ -83,13 +83,19 @@ class Archive:
     span: tuple[str, str] | None = None  # first and last eventTime in `files`
     outside_span: tuple[str, str] | None = None  # ... in `outside_files`
 
-    def expected(self, since: datetime | None = None, until: datetime | None = None,
-                 accounts: frozenset[str] | None = None) -> dict[str, str]:
+    def expected(
+        self, since: datetime | None = None, until: datetime | None = None, accounts: frozenset[str] | None = None
+    ) -> dict[str, str]:
         """finding id -> kind of what a scan with this window must print."""
+
         def kept(s: Seeded) -> bool:
             moment = datetime.fromisoformat(s.event_time.replace("Z", "+00:00"))
-            return ((since is None or moment >= since) and (until is None or moment <= until)
-                    and (not accounts or s.account_id in accounts))
+            return (
+                (since is None or moment >= since)
+                and (until is None or moment <= until)
+                and (not accounts or s.account_id in accounts)
+            )
+
         return {s.id: s.kind for s in self.seeded if kept(s)}
 
     def in_window(self) -> dict[str, str]:
@@ -101,8 +107,14 @@ def _templates(names: tuple[str, ...]) -> list[str]:
     out = []
     for name in names:
         record = json.loads((CORPUS / name).read_text())
-        record.update(eventID=_EID, eventTime=_TIME, awsRegion=_REGION, recipientAccountId=_ACCT, requestID=_RID,
-                      sourceIPAddress=_IP)
+        record.update(
+            eventID=_EID,
+            eventTime=_TIME,
+            awsRegion=_REGION,
+            recipientAccountId=_ACCT,
+            requestID=_RID,
+            sourceIPAddress=_IP,
+        )
         identity = record["userIdentity"]
         if "accountId" in identity:
             identity["accountId"] = _ACCT
@@ -116,14 +128,19 @@ def _templates(names: tuple[str, ...]) -> list[str]:
 def _fill(template: str, event_id: str, when: str, account: str, region: str, rng: random.Random) -> str:
     """One event: a new eventID and time; a request id and source address as unique as real ones."""
     ip = f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    return (template.replace(_EID, event_id).replace(_TIME, when).replace(_ACCT, account)
-            .replace(_REGION, region).replace(_RID, f"{rng.getrandbits(64):016X}").replace(_IP, ip))
+    return (
+        template.replace(_EID, event_id)
+        .replace(_TIME, when)
+        .replace(_ACCT, account)
+        .replace(_REGION, region)
+        .replace(_RID, f"{rng.getrandbits(64):016X}")
+        .replace(_IP, ip)
+    )
 
 
 def _seed_expectations() -> list[tuple[str, str, str]]:
     expected = json.loads((CORPUS / "expected.json").read_text())
-    return [(name, expected[name]["findings"][0]["kind"], expected[name]["findings"][0]["severity"])
-            for name in SEEDS]
+    return [(name, expected[name]["findings"][0]["kind"], expected[name]["findings"][0]["severity"]) for name in SEEDS]
 
 
 def _stamp(moment: datetime) -> str:
@@ -144,16 +161,26 @@ class _Writer:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def path(self, account: str, region: str, moment: datetime) -> Path:
-        folder = (self.root / "AWSLogs" / ORG / account / "CloudTrail" / region
-                  / f"{moment:%Y}" / f"{moment:%m}" / f"{moment:%d}")
+        folder = (
+            self.root
+            / "AWSLogs"
+            / ORG
+            / account
+            / "CloudTrail"
+            / region
+            / f"{moment:%Y}"
+            / f"{moment:%m}"
+            / f"{moment:%d}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         rand = "".join(self.rng.choices(string.ascii_letters + string.digits, k=16))
         return folder / f"{account}_CloudTrail_{region}_{_stamp(moment)}_{rand}.json.gz"
 
-    def records(self, day: date, account: str, region: str, count: int,
-                seeds: list[tuple[int, datetime]]) -> tuple[list[str], list[tuple[str, str, str, str, str]]]:
+    def records(
+        self, day: date, account: str, region: str, count: int, seeds: list[tuple[int, datetime]]
+    ) -> tuple[list[str], list[tuple[str, str, str, str, str]]]:
         """`count` records of one file; `seeds` are (template index, time) of root events to hide."""
-        start = datetime.combine(day, time(0), timezone.utc)
+        start = datetime.combine(day, time(0), UTC)
         times = sorted(start + timedelta(seconds=self.rng.randrange(86400)) for _ in range(count))
         lines = [_fill(self.rng.choice(self.ordinary), self.uid(), _iso(t), account, region, self.rng) for t in times]
         hidden = []
@@ -168,13 +195,27 @@ class _Writer:
 
     def digest(self, account: str, region: str, day: date) -> Path:
         """A digest file: hashes of the day's log files, no records; walks and listings skip it."""
-        folder = (self.root / "AWSLogs" / ORG / account / "CloudTrail-Digest" / region
-                  / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}")
+        folder = (
+            self.root
+            / "AWSLogs"
+            / ORG
+            / account
+            / "CloudTrail-Digest"
+            / region
+            / f"{day:%Y}"
+            / f"{day:%m}"
+            / f"{day:%d}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
-        moment = datetime.combine(day, time(23), timezone.utc)
+        moment = datetime.combine(day, time(23), UTC)
         path = folder / f"{account}_CloudTrail-Digest_{region}_org-trail_{region}_{moment:%Y%m%dT%H%M%SZ}.json.gz"
-        body = {"awsAccountId": account, "digestStartTime": _iso(moment - timedelta(hours=1)),
-                "digestEndTime": _iso(moment), "digestS3Bucket": "org-trail-bucket", "logFiles": []}
+        body = {
+            "awsAccountId": account,
+            "digestStartTime": _iso(moment - timedelta(hours=1)),
+            "digestEndTime": _iso(moment),
+            "digestS3Bucket": "org-trail-bucket",
+            "logFiles": [],
+        }
         path.write_bytes(gzip.compress(json.dumps(body).encode(), mtime=0))
         return path
 
@@ -188,9 +229,22 @@ class _Writer:
         path.write_bytes(data)
 
 
-def generate(root: str | Path, *, accounts: int = 3, days: int = 3, files: int = 12, records_per_file: int = 100,
-             seed: int = 7, roots: int = 12, corrupt: bool = True, outside: bool = True,
-             corrupt_outside: bool = True, digests: bool = True, start: date = START, level: int = 6) -> Archive:
+def generate(
+    root: str | Path,
+    *,
+    accounts: int = 3,
+    days: int = 3,
+    files: int = 12,
+    records_per_file: int = 100,
+    seed: int = 7,
+    roots: int = 12,
+    corrupt: bool = True,
+    outside: bool = True,
+    corrupt_outside: bool = True,
+    digests: bool = True,
+    start: date = START,
+    level: int = 6,
+) -> Archive:
     """Write an archive under `root` and say what it holds.
 
     `files` readable files (`records_per_file` records each, ordinary events plus `roots` seeded
@@ -207,10 +261,18 @@ def generate(root: str | Path, *, accounts: int = 3, days: int = 3, files: int =
     writer = _Writer(root, rng, level)
     ids = [str(100000000000 + (seed * 7919 + n * 104729) % 10**11) for n in range(accounts)]
     last = start + timedelta(days=days - 1)
-    archive = Archive(root, ids, since=datetime.combine(start, time(12), timezone.utc),
-                      until=datetime.combine(last, time(12), timezone.utc))
-    slots = [(start + timedelta(days=d), account, region)  # days vary fastest: every day gets files
-             for account in ids for region in REGIONS for d in range(days)]
+    archive = Archive(
+        root,
+        ids,
+        since=datetime.combine(start, time(12), UTC),
+        until=datetime.combine(last, time(12), UTC),
+    )
+    slots = [
+        (start + timedelta(days=d), account, region)  # days vary fastest: every day gets files
+        for account in ids
+        for region in REGIONS
+        for d in range(days)
+    ]
 
     # Which file hides which seeded event, and when it happened. The first two are outside the
     # window's times though inside its folders: one early on the first day, one late on the last.
@@ -225,14 +287,14 @@ def generate(root: str | Path, *, accounts: int = 3, days: int = 3, files: int =
         else:
             index = rng.randrange(files)
             day = slots[index % len(slots)][0]
-            moment = datetime.combine(day, time(0), timezone.utc) + timedelta(seconds=rng.randrange(86400))
+            moment = datetime.combine(day, time(0), UTC) + timedelta(seconds=rng.randrange(86400))
         if slots[index % len(slots)][0] != moment.date():  # too few files to reach that day
-            moment = datetime.combine(slots[index % len(slots)][0], time(6), timezone.utc)
+            moment = datetime.combine(slots[index % len(slots)][0], time(6), UTC)
         hidden.setdefault(index, []).append((n, moment))
 
     for index in range(files):
         day, account, region = slots[index % len(slots)]
-        moment = datetime.combine(day, time(0), timezone.utc) + timedelta(minutes=5 * (index // len(slots)) + 5)
+        moment = datetime.combine(day, time(0), UTC) + timedelta(minutes=5 * (index // len(slots)) + 5)
         path = writer.path(account, region, moment)
         lines, found = writer.records(day, account, region, records_per_file, hidden.get(index, []))
         writer.write(path, lines)
@@ -247,13 +309,13 @@ def generate(root: str | Path, *, accounts: int = 3, days: int = 3, files: int =
                 archive.digests.append(writer.digest(account, REGIONS[0], start + timedelta(days=d)))
     if corrupt:
         for kind in ("gzip", "json"):
-            path = writer.path(ids[0], REGIONS[0], datetime.combine(start, time(23, 55), timezone.utc))
+            path = writer.path(ids[0], REGIONS[0], datetime.combine(start, time(23, 55), UTC))
             lines, _ = writer.records(start, ids[0], REGIONS[0], max(records_per_file, 20), [])
             writer.write(path, lines, corrupt=kind)
             archive.corrupt.append(path)
     if outside:
         for day in (start - timedelta(days=5), last + timedelta(days=5)):
-            moment = datetime.combine(day, time(10), timezone.utc)
+            moment = datetime.combine(day, time(10), UTC)
             path = writer.path(ids[-1], REGIONS[-1], moment)
             lines, found = writer.records(day, ids[-1], REGIONS[-1], records_per_file, [(roots, moment)])
             writer.write(path, lines)
@@ -262,7 +324,7 @@ def generate(root: str | Path, *, accounts: int = 3, days: int = 3, files: int =
             archive.seeded += [_seeded(f, path, True) for f in found]
             archive.outside_span = _widen(archive.outside_span, writer.times)
         if corrupt_outside:
-            moment = datetime.combine(start - timedelta(days=5), time(11), timezone.utc)
+            moment = datetime.combine(start - timedelta(days=5), time(11), UTC)
             path = writer.path(ids[-1], REGIONS[-1], moment)
             writer.write(path, [], corrupt="gzip")
             archive.corrupt_outside.append(path)
@@ -276,5 +338,6 @@ def _widen(span: tuple[str, str] | None, times: list[str]) -> tuple[str, str]:
 
 def _seeded(found: tuple[str, str, str, str, str], path: Path, outside: bool) -> Seeded:
     kind, severity, account, event_id, when = found
-    return Seeded(finding_id("cloudtrail", account, kind, event_id), kind, severity, account, event_id, when,
-                  str(path), outside)
+    return Seeded(
+        finding_id("cloudtrail", account, kind, event_id), kind, severity, account, event_id, when, str(path), outside
+    )

@@ -36,8 +36,9 @@ def run_rootcheck(rootcheck_bin, tmp_path):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROOTCHECK_", "SLACK_"))}
         full_env.update({"HOME": str(tmp_path), "NO_COLOR": "1"})
         full_env.update(env or {})
-        return subprocess.run([rootcheck_bin, *args], input=stdin, capture_output=True,
-                              env=full_env, cwd=tmp_path, timeout=timeout)
+        return subprocess.run(
+            [rootcheck_bin, *args], input=stdin, capture_output=True, env=full_env, cwd=tmp_path, timeout=timeout
+        )
 
     return run
 

@@ -1,8 +1,8 @@
 """Run the real `rootcheck serve` process against the loopback fakes, as an operator would.
 
-    with Serve(env) as bot:          # starts the installed console script, waits for /healthz
-        bot.command("status", user="U0ADMIN")   # a signed slash command
-        bot.click(finding_id, ts, user="U0ADMIN")  # a signed Acknowledge click
+with Serve(env) as bot:          # starts the installed console script, waits for /healthz
+    bot.command("status", user="U0ADMIN")   # a signed slash command
+    bot.click(finding_id, ts, user="U0ADMIN")  # a signed Acknowledge click
 """
 
 from __future__ import annotations
@@ -37,10 +37,19 @@ def serve_env(slack, aws_env: dict, db_url: str, **extra: str) -> dict:
     """The environment of a `serve` process pointed at the fake Slack and an AWS stand-in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROOTCHECK_", "SLACK_"))}
     env.update(aws_env)
-    env.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "ROOTCHECK_CHANNEL": CHANNEL,
-                "ROOTCHECK_SLACK_API_URL": slack.api_url, "ROOTCHECK_DATABASE_URL": db_url,
-                "ROOTCHECK_HOST": "127.0.0.1", "PORT": str(free_port()), "ROOTCHECK_SWEEP_INTERVAL": "5s",
-                "ROOTCHECK_LOG_FORMAT": "json"})
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "ROOTCHECK_CHANNEL": CHANNEL,
+            "ROOTCHECK_SLACK_API_URL": slack.api_url,
+            "ROOTCHECK_DATABASE_URL": db_url,
+            "ROOTCHECK_HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            "ROOTCHECK_SWEEP_INTERVAL": "5s",
+            "ROOTCHECK_LOG_FORMAT": "json",
+        }
+    )
     env.update(extra)
     return env
 
@@ -48,8 +57,11 @@ def serve_env(slack, aws_env: dict, db_url: str, **extra: str) -> dict:
 def sign(body: bytes, timestamp: str | None = None, secret: str = SIGNING_SECRET) -> dict:
     timestamp = timestamp or str(int(time.time()))
     digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 class Serve:
@@ -61,13 +73,13 @@ class Serve:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Serve":
+    def __enter__(self) -> Serve:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, wait: bool = True) -> "Serve":
+    def start(self, wait: bool = True) -> Serve:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen([str(self.binary), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
@@ -119,20 +131,42 @@ class Serve:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), time.monotonic() - started
 
-    def command(self, text: str, user: str, response_url: str, channel: str = CHANNEL,
-                headers: dict | None = None) -> tuple[int, bytes, float]:
-        body = urllib.parse.urlencode({"command": "/rootcheck", "text": text, "user_id": user, "channel_id": channel,
-                                       "team_id": "T0TEST", "response_url": response_url,
-                                       "trigger_id": "1.2.3"}).encode()
+    def command(
+        self, text: str, user: str, response_url: str, channel: str = CHANNEL, headers: dict | None = None
+    ) -> tuple[int, bytes, float]:
+        body = urllib.parse.urlencode(
+            {
+                "command": "/rootcheck",
+                "text": text,
+                "user_id": user,
+                "channel_id": channel,
+                "team_id": "T0TEST",
+                "response_url": response_url,
+                "trigger_id": "1.2.3",
+            }
+        ).encode()
         return self.post(body, headers or sign(body))
 
-    def click(self, value: str, ts: str, user: str, action_id: str = "rootcheck_ack", channel: str = CHANNEL,
-              headers: dict | None = None) -> tuple[int, bytes, float]:
-        payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": "T0TEST"},
-                   "channel": {"id": channel}, "container": {"type": "message", "message_ts": ts,
-                                                             "channel_id": channel},
-                   "message": {"ts": ts}, "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/unused",
-                   "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b"}]}
+    def click(
+        self,
+        value: str,
+        ts: str,
+        user: str,
+        action_id: str = "rootcheck_ack",
+        channel: str = CHANNEL,
+        headers: dict | None = None,
+    ) -> tuple[int, bytes, float]:
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T0TEST"},
+            "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "message": {"ts": ts},
+            "trigger_id": "1.2.3",
+            "response_url": "http://127.0.0.1:9/unused",
+            "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b"}],
+        }
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, headers or sign(body))
 

@@ -29,8 +29,11 @@ def test_owners_must_be_a_list_or_string():
 
 
 def test_the_first_source_that_sets_a_field_wins_and_owners_are_combined():
-    merged = merge_accounts([Account("111122223333", name="file", owners=("U0FILE",))],
-                            [Account("111122223333", name="org", channel="C0ORG", owners=("U0TAG", "U0FILE")),
-                             Account("444455556666")])
+    merged = merge_accounts(
+        [Account("111122223333", name="file", owners=("U0FILE",))],
+        [Account("111122223333", name="org", channel="C0ORG", owners=("U0TAG", "U0FILE")), Account("444455556666")],
+    )
     assert [(a.id, a.name, a.channel, a.owners) for a in merged] == [
-        ("111122223333", "file", "C0ORG", ("U0FILE", "U0TAG")), ("444455556666", None, None, ())]
+        ("111122223333", "file", "C0ORG", ("U0FILE", "U0TAG")),
+        ("444455556666", None, None, ()),
+    ]

@@ -26,8 +26,21 @@ from tests.archive import generate
 from tests.conftest import json_lines
 
 WINDOW = ["--since", "2026-03-02T12:00:00Z", "--until", "2026-03-04T12:00:00Z"]
-FINDING_KEYS = ["id", "kind", "severity", "account_id", "source", "event_id", "event_name", "event_time",
-                "region", "source_ip", "user_agent", "mfa_used", "detail"]
+FINDING_KEYS = [
+    "id",
+    "kind",
+    "severity",
+    "account_id",
+    "source",
+    "event_id",
+    "event_name",
+    "event_time",
+    "region",
+    "source_ip",
+    "user_agent",
+    "mfa_used",
+    "detail",
+]
 
 
 @pytest.fixture(scope="session")
@@ -35,15 +48,18 @@ def archive(tmp_path_factory):
     """Three accounts, three days, corrupt files inside the window and in a folder outside it."""
     built = generate(tmp_path_factory.mktemp("archive"), accounts=3, days=3, files=24, records_per_file=150)
     assert [built.since.isoformat(), built.until.isoformat()] == [
-        "2026-03-02T12:00:00+00:00", "2026-03-04T12:00:00+00:00"]  # WINDOW
+        "2026-03-02T12:00:00+00:00",
+        "2026-03-04T12:00:00+00:00",
+    ]  # WINDOW
     return built
 
 
 @pytest.fixture(scope="session")
 def clean_window_archive(tmp_path_factory):
     """Corrupt only in a date folder outside the window."""
-    return generate(tmp_path_factory.mktemp("clean"), accounts=2, days=3, files=10, records_per_file=50,
-                    seed=11, corrupt=False)
+    return generate(
+        tmp_path_factory.mktemp("clean"), accounts=2, days=3, files=10, records_per_file=50, seed=11, corrupt=False
+    )
 
 
 def _scan(run_rootcheck, *args, env=None):
@@ -61,7 +77,7 @@ def _summary(stderr: str) -> dict[str, str]:
     lines = [line.strip() for line in stderr.splitlines()]
     start = next(i for i, line in enumerate(lines) if line.startswith("rootcheck: read "))
     out = {"read": lines[start]}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         key, _, value = line.partition(": ")
         if key != "not read":  # names the paths, which differ between a folder and S3
             out[key] = value
@@ -74,6 +90,7 @@ def _counts(text: str) -> dict[str, int]:
 
 # --- on disk ---------------------------------------------------------------------------------
 
+
 def test_finds_exactly_the_seeded_root_events_and_names_corrupt_files(run_rootcheck, archive):
     result, findings, stderr = _scan(run_rootcheck, "--events", str(archive.root))
     assert {f["id"]: f["kind"] for f in findings} == archive.expected()
@@ -82,20 +99,26 @@ def test_finds_exactly_the_seeded_root_events_and_names_corrupt_files(run_rootch
     for finding in findings:
         seeded = by_id[finding["id"]]
         assert (finding["severity"], finding["account_id"], finding["event_id"], finding["event_time"]) == (
-            seeded.severity, seeded.account_id, seeded.event_id, seeded.event_time)
+            seeded.severity,
+            seeded.account_id,
+            seeded.event_id,
+            seeded.event_time,
+        )
     assert {"root_console_login", "root_console_login_failed", "root_activity"} == {f["kind"] for f in findings}
     assert {f["mfa_used"] for f in findings if f["kind"] == "root_console_login"} == {True, False}
     # the corrupt files are named with the reason; everything else was still read
     assert result.returncode == 2
     errors = _errors(stderr)
     assert len(errors) == 3
-    for path, reason in zip(archive.corrupt + archive.corrupt_outside, ["corrupt gzip", "not valid JSON",
-                                                                        "corrupt gzip"]):
+    for path, reason in zip(
+        archive.corrupt + archive.corrupt_outside, ["corrupt gzip", "not valid JSON", "corrupt gzip"]
+    ):
         assert any(str(path) in line and reason in line for line in errors), (path, errors)
     summary = _summary(stderr)
     files = len(archive.files) + len(archive.outside_files) + 3
-    assert summary["read"] == (f"rootcheck: read {files} file(s), {archive.records + archive.outside_records} "
-                               "record(s), 3 input error(s)")  # digest files are not read, nothing skipped
+    assert summary["read"] == (
+        f"rootcheck: read {files} file(s), {archive.records + archive.outside_records} record(s), 3 input error(s)"
+    )  # digest files are not read, nothing skipped
     assert "record skipped" not in stderr
 
 
@@ -117,8 +140,9 @@ def test_window_prunes_date_folders_before_opening_and_filters_by_event_time(run
     errors = _errors(stderr)
     assert len(errors) == 2 and all(any(str(p) in e for e in errors) for p in archive.corrupt)
     assert not any(str(archive.corrupt_outside[0]) in e for e in errors)
-    assert _summary(stderr)["read"] == (f"rootcheck: read {len(archive.files) + 2} file(s), "
-                                        f"{archive.records} record(s), 2 input error(s)")
+    assert _summary(stderr)["read"] == (
+        f"rootcheck: read {len(archive.files) + 2} file(s), {archive.records} record(s), 2 input error(s)"
+    )
     assert result.returncode == 2
 
 
@@ -150,8 +174,13 @@ def test_progress_bar_on_a_terminal(rootcheck_bin, archive, tmp_path):
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ROOTCHECK_", "SLACK_"))}
     env.update(HOME=str(tmp_path), TERM="xterm", COLUMNS="160")
-    process = subprocess.Popen([rootcheck_bin, "scan", "--events", str(archive.root), "--workers", "2"],
-                               stdout=subprocess.PIPE, stderr=slave, env=env, cwd=tmp_path)
+    process = subprocess.Popen(
+        [rootcheck_bin, "scan", "--events", str(archive.root), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+    )
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + 60
@@ -215,8 +244,25 @@ def _rss(args: list[str], env: dict | None = None) -> dict:
     carries the exec-ing parent's peak RSS into the child's ru_maxrss: started straight from
     this test process, the scan would report pytest's own peak.
     """
-    result = subprocess.run([sys.executable, "-c", LAUNCH, sys.executable, "-c", MAIN_RSS, "scan", "--format", "json",
-                             "--workers", "2", *args], capture_output=True, env=env, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LAUNCH,
+            sys.executable,
+            "-c",
+            MAIN_RSS,
+            "scan",
+            "--format",
+            "json",
+            "--workers",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     report = json.loads(result.stderr.decode().strip().splitlines()[-1])
     assert report["status"] == 1, result.stderr.decode()
     return report
@@ -225,10 +271,28 @@ def _rss(args: list[str], env: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def growing_archives(tmp_path_factory):
     """The same kind of archive at 1× and 4× the files (2,000 records, ~150 KiB gzipped each)."""
-    small = generate(tmp_path_factory.mktemp("small"), accounts=2, days=2, files=12, records_per_file=2000,
-                     seed=3, roots=4, corrupt=False, outside=False)
-    large = generate(tmp_path_factory.mktemp("large"), accounts=2, days=2, files=48, records_per_file=2000,
-                     seed=3, roots=4, corrupt=False, outside=False)
+    small = generate(
+        tmp_path_factory.mktemp("small"),
+        accounts=2,
+        days=2,
+        files=12,
+        records_per_file=2000,
+        seed=3,
+        roots=4,
+        corrupt=False,
+        outside=False,
+    )
+    large = generate(
+        tmp_path_factory.mktemp("large"),
+        accounts=2,
+        days=2,
+        files=48,
+        records_per_file=2000,
+        seed=3,
+        roots=4,
+        corrupt=False,
+        outside=False,
+    )
     return small, large
 
 
@@ -240,6 +304,7 @@ def test_memory_stays_flat_as_the_archive_grows(growing_archives):
 
 # --- S3 --------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def moto_s3():
     """One moto server for the session; its endpoint and a boto3 client for uploads."""
@@ -250,8 +315,13 @@ def moto_s3():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{server._server.server_port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     yield endpoint, client
     server.stop()
 
@@ -266,8 +336,13 @@ def _upload(client, bucket: str, prefix: str, root: Path) -> None:
 
 
 def _s3_env(endpoint: str) -> dict:
-    return {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    return {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -314,11 +389,17 @@ def test_s3_prefix_without_slash_and_one_named_object(run_rootcheck, archive, s3
     assert _summary(stderr)["read"].startswith("rootcheck: read 1 file(s)")
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("s3://no-such-bucket-rc/exported/", "s3://no-such-bucket-rc/exported/: NoSuchBucket"),
-    ("s3://org-trail/wrong-prefix/", "s3://org-trail/wrong-prefix/: no objects under this prefix in bucket org-trail"),
-    ("s3://", "s3://: no bucket name"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("s3://no-such-bucket-rc/exported/", "s3://no-such-bucket-rc/exported/: NoSuchBucket"),
+        (
+            "s3://org-trail/wrong-prefix/",
+            "s3://org-trail/wrong-prefix/: no objects under this prefix in bucket org-trail",
+        ),
+        ("s3://", "s3://: no bucket name"),
+    ],
+)
 def test_s3_errors_name_the_bucket_and_prefix(run_rootcheck, s3_archive, spec, message):
     _, env = s3_archive
     result, findings, stderr = _scan(run_rootcheck, "--events", spec, env=env)
@@ -333,8 +414,10 @@ def test_s3_without_credentials_is_one_line(run_rootcheck, s3_archive, tmp_path)
     env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
     result, _, stderr = _scan(run_rootcheck, "--events", url, env=env)
     assert result.returncode == 2
-    assert _errors(stderr) == [f"error: {url}: no AWS credentials found: set AWS_PROFILE or "
-                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an instance or task role"]
+    assert _errors(stderr) == [
+        f"error: {url}: no AWS credentials found: set AWS_PROFILE or "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an instance or task role"
+    ]
 
 
 def test_s3_memory_stays_flat_as_the_archive_grows(moto_s3, tmp_path):
@@ -346,9 +429,22 @@ def test_s3_memory_stays_flat_as_the_archive_grows(moto_s3, tmp_path):
     endpoint, client = moto_s3
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(_s3_env(endpoint))
-    archives = [generate(tmp_path / name, accounts=2, days=2, files=files, records_per_file=250, seed=5, roots=4,
-                         corrupt=False, outside=False, digests=False, level=0)
-                for name, files in (("small", 48), ("large", 192))]
+    archives = [
+        generate(
+            tmp_path / name,
+            accounts=2,
+            days=2,
+            files=files,
+            records_per_file=250,
+            seed=5,
+            roots=4,
+            corrupt=False,
+            outside=False,
+            digests=False,
+            level=0,
+        )
+        for name, files in (("small", 48), ("large", 192))
+    ]
     reports = []
     for name, archive in zip(("small", "large"), archives):
         _upload(client, "growing", f"{name}/", archive.root)
@@ -359,6 +455,7 @@ def test_s3_memory_stays_flat_as_the_archive_grows(moto_s3, tmp_path):
 
 
 # --- S3 with IAM enforced: a real AccessDenied ------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def locked_s3(tmp_path_factory):
@@ -372,8 +469,12 @@ def locked_s3(tmp_path_factory):
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = "10"
     log = tmp_path_factory.mktemp("moto") / "server.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -386,22 +487,34 @@ def locked_s3(tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, log.read_text()
                 time.sleep(0.05)
-        kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                  region_name="us-east-1")
+        kw = dict(
+            endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
         s3, iam = boto3.client("s3", **kw), boto3.client("iam", **kw)
         s3.create_bucket(Bucket="locked-trail")
-        s3.put_object(Bucket="locked-trail", Key="logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/02/f.json",
-                      Body=(Path(__file__).parent / "fixtures/corpus/01_root_console_login_success_no_mfa.json")
-                      .read_bytes())
+        s3.put_object(
+            Bucket="locked-trail",
+            Key="logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/02/f.json",
+            Body=(Path(__file__).parent / "fixtures/corpus/01_root_console_login_success_no_mfa.json").read_bytes(),
+        )
         keys = {}
         for user in ("nobody", "lister", "getter"):
             iam.create_user(UserName=user)
             key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-                          "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint}
+            keys[user] = {
+                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL_S3": endpoint,
+            }
         for user, action in (("lister", "s3:ListBucket"), ("getter", "s3:GetObject")):
-            iam.put_user_policy(UserName=user, PolicyName="only", PolicyDocument=json.dumps({
-                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+            iam.put_user_policy(
+                UserName=user,
+                PolicyName="only",
+                PolicyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
+                ),
+            )
         yield keys
     finally:
         server.terminate()
@@ -413,7 +526,8 @@ def test_s3_access_denied_names_bucket_prefix_and_permissions(run_rootcheck, loc
     assert listing.returncode == 2
     assert _errors(stderr) == [
         "error: s3://locked-trail/logs/: AccessDenied listing prefix 'logs/' of bucket locked-trail: Access Denied "
-        "(needs s3:ListBucket on arn:aws:s3:::locked-trail and s3:GetObject on arn:aws:s3:::locked-trail/logs/*)"]
+        "(needs s3:ListBucket on arn:aws:s3:::locked-trail and s3:GetObject on arn:aws:s3:::locked-trail/logs/*)"
+    ]
     reading, _, stderr = _scan(run_rootcheck, "--events", "s3://locked-trail/logs/", env=locked_s3["lister"])
     assert reading.returncode == 2
     (error,) = _errors(stderr)
@@ -429,6 +543,7 @@ def test_s3_named_object_is_read_without_list_permission(run_rootcheck, locked_s
 
 
 # --- the fast path is the general path, faster ------------------------------------------------
+
 
 def test_fast_record_loop_gives_exactly_what_the_general_path_gives(tmp_path):
     """Every corpus record, plus odd variants, inside one trail file: same counts, times, findings, warnings."""

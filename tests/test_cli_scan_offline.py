@@ -19,8 +19,21 @@ def test_corpus_file_prints_one_finding_and_exits_1(run_rootcheck):
     (finding,) = json_lines(result.stdout)
     assert finding["kind"] == "root_console_login" and finding["severity"] == "critical"
     assert finding["account_id"] == "111122223333" and finding["mfa_used"] is False
-    assert list(finding) == ["id", "kind", "severity", "account_id", "source", "event_id", "event_name",
-                             "event_time", "region", "source_ip", "user_agent", "mfa_used", "detail"]
+    assert list(finding) == [
+        "id",
+        "kind",
+        "severity",
+        "account_id",
+        "source",
+        "event_id",
+        "event_name",
+        "event_time",
+        "region",
+        "source_ip",
+        "user_agent",
+        "mfa_used",
+        "detail",
+    ]
 
 
 def test_clean_file_exits_0(run_rootcheck):
@@ -29,16 +42,21 @@ def test_clean_file_exits_0(run_rootcheck):
 
 
 def test_same_event_wrapped_and_bare_is_printed_once(run_rootcheck):
-    result = run_rootcheck("scan", "--events", str(LOGIN),
-                           "--events", str(CORPUS / "m01_lookupevents_item_root_login.json"),
-                           "--events", str(CORPUS / "m02_eventbridge_envelope_root_login.json"))
+    result = run_rootcheck(
+        "scan",
+        "--events",
+        str(LOGIN),
+        "--events",
+        str(CORPUS / "m01_lookupevents_item_root_login.json"),
+        "--events",
+        str(CORPUS / "m02_eventbridge_envelope_root_login.json"),
+    )
     assert result.returncode == 1
     assert len(json_lines(result.stdout)) == 1
 
 
 def test_stdin_gzip_and_jsonl(run_rootcheck, tmp_path):
-    records = [json.loads(LOGIN.read_text()),
-               json.loads((CORPUS / "04_root_console_login_failure.json").read_text())]
+    records = [json.loads(LOGIN.read_text()), json.loads((CORPUS / "04_root_console_login_failure.json").read_text())]
     jsonl = "\n".join(json.dumps(r) for r in records).encode()
     packed = tmp_path / "odd-name.log"
     packed.write_bytes(gzip.compress(jsonl))
@@ -61,8 +79,9 @@ def test_truncated_file_is_named_the_rest_still_read_exit_2(run_rootcheck):
 def test_missing_file_and_corrupt_gzip_exit_2(run_rootcheck, tmp_path):
     corrupt = tmp_path / "broken.json.gz"
     corrupt.write_bytes(gzip.compress(LOGIN.read_bytes())[:-12])
-    result = run_rootcheck("scan", "--events", str(tmp_path / "nope.json"), "--events", str(corrupt),
-                           "--events", str(LOGIN))
+    result = run_rootcheck(
+        "scan", "--events", str(tmp_path / "nope.json"), "--events", str(corrupt), "--events", str(LOGIN)
+    )
     assert result.returncode == 2
     stderr = result.stderr.decode()
     assert "nope.json: no such file" in stderr and "broken.json.gz" in stderr and "Traceback" not in stderr
@@ -79,7 +98,10 @@ def test_folder_walk_skips_other_files_and_reads_the_rest(run_rootcheck, tmp_pat
     result = run_rootcheck("scan", "--events", str(tmp_path / "logs"))
     assert result.returncode == 1, result.stderr
     assert sorted(f["kind"] for f in json_lines(result.stdout)) == [
-        "root_activity", "root_console_login", "root_console_login_failed"]
+        "root_activity",
+        "root_console_login",
+        "root_console_login_failed",
+    ]
 
 
 def test_partial_record_warns_without_changing_status(run_rootcheck, tmp_path):
@@ -121,11 +143,14 @@ def test_since_until_and_account_filters(run_rootcheck):
     assert len(recent) < len(everything) and len(old) < len(everything)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--account", "12345"], "--account must be a 12-digit account id"),
-    (["--since", "yesterday"], "--since: not a duration or ISO 8601 time"),
-    (["--since", "1d", "--until", "2d"], "--since is after --until"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--account", "12345"], "--account must be a 12-digit account id"),
+        (["--since", "yesterday"], "--since: not a duration or ISO 8601 time"),
+        (["--since", "1d", "--until", "2d"], "--since is after --until"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(run_rootcheck, args, message):
     result = run_rootcheck("scan", "--events", str(LOGIN), *args)
     assert result.returncode == 2
@@ -138,8 +163,9 @@ def test_table_format_and_python_dash_m(run_rootcheck, tmp_path):
 
     table = run_rootcheck("scan", "--events", str(LOGIN), "--format", "table")
     assert table.returncode == 1 and b"root_console_login" in table.stdout and b"CRITICAL" in table.stdout
-    module = subprocess.run([sys.executable, "-m", "bot", "scan", "--events", str(LOGIN)],
-                            capture_output=True, cwd=tmp_path)
+    module = subprocess.run(
+        [sys.executable, "-m", "bot", "scan", "--events", str(LOGIN)], capture_output=True, cwd=tmp_path
+    )
     assert module.returncode == 1 and json_lines(module.stdout)[0]["kind"] == "root_console_login"
 
 

@@ -46,10 +46,17 @@ def test_checks_are_pure():
     for path in (BOT / "checks").glob("*.py"):
         tree = ast.parse(path.read_text())
         imported = _imports(tree)
-        assert not {n for n in imported if n.split(".")[0] in {"os", "io", "socket", "requests", "logging"}
-                    and not (path.name == "credential_report.py" and n == "io")}, path.name
-        assert not [n for n in imported if n.startswith("bot.") and not n.startswith(("bot.checks", "bot.models",
-                                                                                       "bot.timeutil"))], path.name
+        assert not {
+            n
+            for n in imported
+            if n.split(".")[0] in {"os", "io", "socket", "requests", "logging"}
+            and not (path.name == "credential_report.py" and n == "io")
+        }, path.name
+        assert not [
+            n
+            for n in imported
+            if n.startswith("bot.") and not n.startswith(("bot.checks", "bot.models", "bot.timeutil"))
+        ], path.name
         source = path.read_text()
         assert "datetime.now" not in source and "time.time" not in source and "open(" not in source, path.name
 
@@ -79,7 +86,7 @@ def test_no_import_cycles():
 
     def visit(name: str, path: list[str]) -> None:
         for target in sorted(graph[name]):
-            assert target not in path, "import cycle: " + " -> ".join(path[path.index(target):] + [target])
+            assert target not in path, "import cycle: " + " -> ".join(path[path.index(target) :] + [target])
             visit(target, path + [target])
 
     for name in sorted(graph):

@@ -13,9 +13,10 @@ import json
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 from cfnlint.decode import decode_str
@@ -40,13 +41,9 @@ ALL_REGIONS_ACTIONS = frozenset({"account:ListRegions"})
 #: Hub-only actions: reach the member roles and enumerate the Organization.
 HUB_ACTIONS = frozenset({"sts:AssumeRole", "organizations:ListAccounts", "organizations:ListTagsForResource"})
 #: Hub actions on the root-activity queue, only when a queue is configured.
-QUEUE_ACTIONS = frozenset(
-    {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-)
+QUEUE_ACTIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"})
 
-ROOT_DETAIL_TYPES = frozenset(
-    {"AWS Console Sign In via CloudTrail", "AWS API Call via CloudTrail"}
-)
+ROOT_DETAIL_TYPES = frozenset({"AWS Console Sign In via CloudTrail", "AWS API Call via CloudTrail"})
 
 EXPECTED_TEMPLATES = {
     "member-role.yaml",
@@ -76,7 +73,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> str:
     text = (DEPLOY / name).read_text(encoding="utf-8")
     template, matches = decode_str(text)
@@ -95,18 +92,14 @@ def load_template(name: str) -> dict:
 
 def parameter_values(template: Mapping, **overrides: Any) -> dict:
     """Parameter defaults of ``template`` updated with ``overrides`` (all as strings)."""
-    values = {
-        name: str(p["Default"])
-        for name, p in template.get("Parameters", {}).items()
-        if "Default" in p
-    }
+    values = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
     values.update({k: str(v) for k, v in overrides.items()})
     return values
 
 
 def _eval_condition(template: Mapping, expr: Any, params: Mapping[str, str]) -> Any:
     if isinstance(expr, dict) and len(expr) == 1:
-        (fn, arg), = expr.items()
+        ((fn, arg),) = expr.items()
         if fn == "Fn::Equals":
             a, b = (_eval_condition(template, x, params) for x in arg)
             return str(a) == str(b)
@@ -165,11 +158,7 @@ def resolve(template: Mapping, **params: Any) -> dict:
 
 
 def resources_of_type(template: Mapping, type_: str) -> dict:
-    return {
-        name: body
-        for name, body in template.get("Resources", {}).items()
-        if body["Type"] == type_
-    }
+    return {name: body for name, body in template.get("Resources", {}).items() if body["Type"] == type_}
 
 
 def only_resource(template: Mapping, type_: str) -> tuple[str, dict]:
@@ -426,7 +415,11 @@ def _envelope(path: Path) -> dict | None:
     }.get(str(record.get("eventType", "")).lower())
     if detail_type is None:
         return None
-    return {"detail-type": detail_type, "source": "aws." + str(record.get("eventSource", "")).split(".")[0], "detail": record}
+    return {
+        "detail-type": detail_type,
+        "source": "aws." + str(record.get("eventSource", "")).split(".")[0],
+        "detail": record,
+    }
 
 
 def _corpus_events_with_findings():
@@ -452,7 +445,9 @@ def _corpus_events_with_findings():
     return cases
 
 
-@pytest.mark.parametrize("event", _corpus_events_with_findings() or [pytest.param(None, marks=pytest.mark.skip("no corpus"))])
+@pytest.mark.parametrize(
+    "event", _corpus_events_with_findings() or [pytest.param(None, marks=pytest.mark.skip("no corpus"))]
+)
 def test_rules_deliver_every_corpus_record_the_bot_reports(event):
     """Whatever the detectors report from CloudTrail must pass both rules."""
     for name in ("member-events.yaml", "hub-events.yaml"):
@@ -519,7 +514,7 @@ def test_queue_policy_lets_only_the_hub_rule_send(hub_events):
     assert st["Principal"] == {"Service": "events.amazonaws.com"}
     assert _as_list(st["Action"]) == ["sqs:SendMessage"]
     assert st["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}
-    (operator, keys), = st["Condition"].items()
+    ((operator, keys),) = st["Condition"].items()
     assert operator in ("ArnEquals", "StringEquals")
     assert keys == {"aws:SourceArn": {"Fn::GetAtt": [rule_name, "Arn"]}}
 

@@ -37,16 +37,16 @@ def test_dockerignore_keeps_secrets_and_state_out():
 
 
 def test_ci_runs_the_dockerfile_install_commands():
-    installs = re.findall(r'^RUN /opt/rootcheck/bin/pip install (.+)$', DOCKERFILE, re.M)
+    installs = re.findall(r"^RUN /opt/rootcheck/bin/pip install (.+)$", DOCKERFILE, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert len(installs) == 2 and all(f"pip\" install -q {install}" in ci for install in installs)
+    assert len(installs) == 2 and all(f'pip" install -q {install}' in ci for install in installs)
 
 
 def test_the_image_installs_exactly_the_locked_and_hashed_versions():
     """The image built tomorrow is the one tested today: every dependency pinned, with its hash."""
     from packaging.requirements import Requirement
 
-    installs = re.findall(r'^RUN /opt/rootcheck/bin/pip install (.+)$', DOCKERFILE, re.M)
+    installs = re.findall(r"^RUN /opt/rootcheck/bin/pip install (.+)$", DOCKERFILE, re.M)
     assert "--require-hashes -r requirements.lock" in installs[0] and "--no-deps ." in installs[1]
     lock = (ROOT / "requirements.lock").read_text()
     pins = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", lock, re.M))
@@ -64,6 +64,10 @@ def test_the_image_installs_exactly_the_locked_and_hashed_versions():
 def test_health_command_reports_failure_without_a_server(tmp_path):
     import sys
 
-    result = subprocess.run([str(Path(sys.executable).with_name("rootcheck")), "health"], capture_output=True,
-                            env={"PORT": "9", "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("rootcheck")), "health"],
+        capture_output=True,
+        env={"PORT": "9", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     assert result.returncode == 1 and b"/healthz" in result.stderr

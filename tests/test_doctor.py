@@ -19,8 +19,9 @@ def _healthy_env(fake, standin, tmp_path) -> tuple[str, dict]:
     """One account that works and a channel the bot is in."""
     account = new_account_id()
     standin.add_account(account, report_state="complete")
-    return account, serve_env(fake, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                              ROOTCHECK_CHANNEL=_channel(fake))
+    return account, serve_env(
+        fake, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account, ROOTCHECK_CHANNEL=_channel(fake)
+    )
 
 
 def test_all_well_exits_0(run_rootcheck, fake_slack, standin, tmp_path):
@@ -36,8 +37,13 @@ def test_problems_are_named_with_their_fix(run_rootcheck, fake_slack, standin, t
     standin.add_account(denied, deny_assume_role=True)
     standin.add_account(partial, report_state="complete", deny={"iam:ListAccountAliases"})
     outside = _channel(fake_slack, member=False)
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db",
-                    ROOTCHECK_ACCOUNTS=f"{denied},{partial}", ROOTCHECK_CHANNEL=outside)
+    env = serve_env(
+        fake_slack,
+        standin.env(),
+        f"sqlite:///{tmp_path}/rc.db",
+        ROOTCHECK_ACCOUNTS=f"{denied},{partial}",
+        ROOTCHECK_CHANNEL=outside,
+    )
     result = run_rootcheck("doctor", env=env)
     out = " ".join(result.stdout.decode().split())
     assert result.returncode == 1
@@ -73,8 +79,13 @@ def test_owners_that_cannot_be_asked_are_named(run_rootcheck, fake_slack, standi
     fake_slack.add_user("U0GONE", deleted=True)
     accounts = tmp_path / "accounts.yml"
     accounts.write_text(f'- id: "{account}"\n  owners: [doc.owner@example.com, nobody@example.com, U0GONE]\n')
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS_FILE=str(accounts),
-                    ROOTCHECK_CHANNEL=_channel(fake_slack))
+    env = serve_env(
+        fake_slack,
+        standin.env(),
+        f"sqlite:///{tmp_path}/rc.db",
+        ROOTCHECK_ACCOUNTS_FILE=str(accounts),
+        ROOTCHECK_CHANNEL=_channel(fake_slack),
+    )
     result = run_rootcheck("doctor", env=env)
     out = " ".join(result.stdout.decode().split())
     assert result.returncode == 1

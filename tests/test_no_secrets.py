@@ -21,8 +21,14 @@ def test_no_secret_in_any_output(fake_slack, run_rootcheck, tmp_path):
     with AwsStandIn(external_id=EXTERNAL_ID) as aws:
         aws.add_account(account, report_state="complete")
         aws.add_events(account, "us-east-1", [root_login_record(account)])
-        env = serve_env(fake_slack, aws.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                        ROOTCHECK_CHANNEL=channel, ROOTCHECK_EXTERNAL_ID=EXTERNAL_ID)
+        env = serve_env(
+            fake_slack,
+            aws.env(),
+            f"sqlite:///{tmp_path}/rc.db",
+            ROOTCHECK_ACCOUNTS=account,
+            ROOTCHECK_CHANNEL=channel,
+            ROOTCHECK_EXTERNAL_ID=EXTERNAL_ID,
+        )
         secrets = [env["SLACK_BOT_TOKEN"], SIGNING_SECRET, EXTERNAL_ID, env["AWS_SECRET_ACCESS_KEY"]]
         log = tmp_path / "serve.log"
         with Serve(env, log) as bot:

@@ -7,8 +7,8 @@ CSV is streamed from its S3 output location (not paged through `GetQueryResults`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import boto3
 from botocore.config import Config
@@ -47,8 +47,10 @@ class Athena:
             self._athena = session.client("athena", config=CLIENT_CONFIG)
             self._s3 = session.client("s3", config=CLIENT_CONFIG)
         except NoRegionError:
-            raise AthenaError("no AWS Region: set AWS_DEFAULT_REGION (or the region of your AWS_PROFILE) "
-                              "to the Region of the Athena table") from None
+            raise AthenaError(
+                "no AWS Region: set AWS_DEFAULT_REGION (or the region of your AWS_PROFILE) "
+                "to the Region of the Athena table"
+            ) from None
         except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
             raise AthenaError(f"cannot set up AWS: {exc}") from None
         self.region = self._athena.meta.region_name
@@ -60,12 +62,17 @@ class Athena:
         except ClientError as exc:
             code, message = _error(exc)
             if code == "EntityNotFoundException":
-                raise AthenaError(f"table {database}.{name} is not in the Glue Data Catalog of {self.region}: "
-                                  f"{message} (check the name and AWS_DEFAULT_REGION, or create it: rootcheck athena-table "
-                                  "--bucket s3://… prints the DDL)") from None
-            raise self._failure(exc, f"reading table {database}.{name} from the Glue Data Catalog",
-                                f"grant glue:GetTable (and glue:GetDatabase) on the catalog, database {database} "
-                                f"and table {database}/{name}") from None
+                raise AthenaError(
+                    f"table {database}.{name} is not in the Glue Data Catalog of {self.region}: "
+                    f"{message} (check the name and AWS_DEFAULT_REGION, or create it: rootcheck athena-table "
+                    "--bucket s3://… prints the DDL)"
+                ) from None
+            raise self._failure(
+                exc,
+                f"reading table {database}.{name} from the Glue Data Catalog",
+                f"grant glue:GetTable (and glue:GetDatabase) on the catalog, database {database} "
+                f"and table {database}/{name}",
+            ) from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "Glue") from None
 
@@ -79,15 +86,22 @@ class Athena:
         except ClientError as exc:
             code, message = _error(exc)
             if code == "InvalidRequestException" and "output location" in message.lower():
-                raise AthenaError(f"Athena has nowhere to write the results: {message} (set a query result location "
-                                  f"on workgroup {self.workgroup or 'primary'}, or name a workgroup that has one: "
-                                  "--athena WORKGROUP/DATABASE.TABLE)") from None
+                raise AthenaError(
+                    f"Athena has nowhere to write the results: {message} (set a query result location "
+                    f"on workgroup {self.workgroup or 'primary'}, or name a workgroup that has one: "
+                    "--athena WORKGROUP/DATABASE.TABLE)"
+                ) from None
             if code == "InvalidRequestException" and "workgroup" in message.lower():
-                raise AthenaError(f"workgroup {self.workgroup}: {message} (check the name in --athena "
-                                  f"WORKGROUP/DATABASE.TABLE and the Region {self.region})") from None
-            raise self._failure(exc, "starting an Athena query",
-                                "grant athena:StartQueryExecution, athena:GetQueryExecution and "
-                                f"athena:StopQueryExecution on workgroup {self.workgroup or 'primary'}") from None
+                raise AthenaError(
+                    f"workgroup {self.workgroup}: {message} (check the name in --athena "
+                    f"WORKGROUP/DATABASE.TABLE and the Region {self.region})"
+                ) from None
+            raise self._failure(
+                exc,
+                "starting an Athena query",
+                "grant athena:StartQueryExecution, athena:GetQueryExecution and "
+                f"athena:StopQueryExecution on workgroup {self.workgroup or 'primary'}",
+            ) from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "Athena") from None
 
@@ -96,8 +110,9 @@ class Athena:
         try:
             execution = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
         except ClientError as exc:
-            raise self._failure(exc, f"following Athena query {query_id}",
-                                "grant athena:GetQueryExecution on the workgroup") from None
+            raise self._failure(
+                exc, f"following Athena query {query_id}", "grant athena:GetQueryExecution on the workgroup"
+            ) from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "Athena") from None
         status = execution.get("Status", {})
@@ -105,18 +120,23 @@ class Athena:
         error = status.get("AthenaError") or {}
         if error.get("ErrorMessage") and error["ErrorMessage"] not in reason:
             reason = f"{reason} {error['ErrorMessage']}".strip()
-        return QueryStatus(state=status.get("State", "QUEUED"),
-                           scanned=int(execution.get("Statistics", {}).get("DataScannedInBytes") or 0),
-                           reason=reason,
-                           location=execution.get("ResultConfiguration", {}).get("OutputLocation"))
+        return QueryStatus(
+            state=status.get("State", "QUEUED"),
+            scanned=int(execution.get("Statistics", {}).get("DataScannedInBytes") or 0),
+            reason=reason,
+            location=execution.get("ResultConfiguration", {}).get("OutputLocation"),
+        )
 
     def stop(self, query_id: str) -> None:
         """Stop a query (`athena:StopQueryExecution`); a failure to stop it is an AthenaError too."""
         try:
             self._athena.stop_query_execution(QueryExecutionId=query_id)
         except ClientError as exc:
-            raise self._failure(exc, f"stopping Athena query {query_id} (stop it in the Athena console)",
-                                "grant athena:StopQueryExecution on the workgroup") from None
+            raise self._failure(
+                exc,
+                f"stopping Athena query {query_id} (stop it in the Athena console)",
+                "grant athena:StopQueryExecution on the workgroup",
+            ) from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "Athena") from None
 
@@ -128,11 +148,16 @@ class Athena:
         except ClientError as exc:
             code, message = _error(exc)
             if code in ("NoSuchKey", "NoSuchBucket", "404"):
-                raise AthenaError(f"the results {location} are gone ({code}): a lifecycle rule on the results "
-                                  "location may have removed them; run the scan again") from None
-            raise self._failure(exc, f"reading the results {location}",
-                                f"grant s3:GetObject on {location.rsplit('/', 1)[0]}/* (and kms:Decrypt on its "
-                                "key if the results are encrypted with KMS)") from None
+                raise AthenaError(
+                    f"the results {location} are gone ({code}): a lifecycle rule on the results "
+                    "location may have removed them; run the scan again"
+                ) from None
+            raise self._failure(
+                exc,
+                f"reading the results {location}",
+                f"grant s3:GetObject on {location.rsplit('/', 1)[0]}/* (and kms:Decrypt on its "
+                "key if the results are encrypted with KMS)",
+            ) from None
         except (BotoCoreError, NoCredentialsError) as exc:
             raise _unreachable(exc, "S3") from None
         except ValueError as exc:  # a location that is not s3://bucket/key

@@ -21,7 +21,8 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -49,9 +50,18 @@ def searched_regions(regions: Iterable[str]) -> list[str]:
 class Collector:
     """Collects evidence for many accounts on one bounded pool, honouring AWS's limits."""
 
-    def __init__(self, sessions: AwsSessions, regions: list[str], workers: int = 16, *,
-                 lookup_interval: float = 1.05, report_poll: float = 2.0, report_deadline: float = 300.0,
-                 retry_base: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        sessions: AwsSessions,
+        regions: list[str],
+        workers: int = 16,
+        *,
+        lookup_interval: float = 1.05,
+        report_poll: float = 2.0,
+        report_deadline: float = 300.0,
+        retry_base: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.sessions = sessions
         self.regions = regions
         self.workers = workers
@@ -64,8 +74,13 @@ class Collector:
         self._aliases: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    def collect(self, accounts: Iterable[Account], window: Callable[[Account, str], Window],
-                report_due: Callable[[Account], bool], on_part: Callable[[Evidence], None]) -> None:
+    def collect(
+        self,
+        accounts: Iterable[Account],
+        window: Callable[[Account, str], Window],
+        report_due: Callable[[Account], bool],
+        on_part: Callable[[Evidence], None],
+    ) -> None:
         """Hand every account's parts to `on_part` (from worker threads): a "lookups" part per Region
         searched, a "report" part when `report_due`, and last, always, one "done" part."""
         runner = TaskRunner(self.workers, self._clock)
@@ -75,8 +90,15 @@ class Collector:
         try:
             for account in accounts:
                 admission.acquire()
-                _Job(self, runner, account, window, report_due(account),
-                     functools.partial(self._deliver, on_part), admission.release).start()
+                _Job(
+                    self,
+                    runner,
+                    account,
+                    window,
+                    report_due(account),
+                    functools.partial(self._deliver, on_part),
+                    admission.release,
+                ).start()
             runner.wait()
         finally:
             runner.close()
@@ -106,9 +128,16 @@ class _Part:
 class _Job:
     """One account's tasks: hands over each part when its last task ends, and "done" after all."""
 
-    def __init__(self, collector: Collector, runner: TaskRunner, account: Account,
-                 window: Callable[[Account, str], Window], wants_report: bool,
-                 deliver: Callable[[Evidence], None], release: Callable[[], None]):
+    def __init__(
+        self,
+        collector: Collector,
+        runner: TaskRunner,
+        account: Account,
+        window: Callable[[Account, str], Window],
+        wants_report: bool,
+        deliver: Callable[[Evidence], None],
+        release: Callable[[], None],
+    ):
         self.c = collector
         self.runner = runner
         self.account = account
@@ -141,8 +170,9 @@ class _Job:
             if attempt < ATTEMPTS and is_retryable(exc):
                 again, attempt = self.c._backoff(attempt), attempt + 1
             else:
-                self.add_error(part, account_error(self.account.id, exc, part.evidence.region,
-                                                   self.c.sessions.role_name))
+                self.add_error(
+                    part, account_error(self.account.id, exc, part.evidence.region, self.c.sessions.role_name)
+                )
         if again is not None:
             runner.submit(functools.partial(self._run, task, part, attempt), again)
             return
@@ -197,7 +227,8 @@ class _Job:
         client = self.c.sessions.client("account")
         regions = []
         for page in client.get_paginator("list_regions").paginate(
-                RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]):
+            RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]
+        ):
             regions += [item["RegionName"] for item in page.get("Regions", [])]
         self.spawn(self._lookups(searched_regions(sorted(regions))[1:]))
 
@@ -219,8 +250,12 @@ class _Lookup:
             return wait
         window = evidence.window
         assert window is not None  # every lookups part is made with its window
-        params: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": self.key, "AttributeValue": self.value}],
-                                  "StartTime": window.start, "EndTime": window.end, "MaxResults": PAGE_SIZE}
+        params: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": self.key, "AttributeValue": self.value}],
+            "StartTime": window.start,
+            "EndTime": window.end,
+            "MaxResults": PAGE_SIZE,
+        }
         if self.token:
             params["NextToken"] = self.token
         page = job.c.sessions.client("cloudtrail", evidence.region).lookup_events(**params)
@@ -242,8 +277,9 @@ class _Lookup:
             self.part.evidence.skipped += skipped
         if records:
             evidence = self.part.evidence
-            self.job.deliver(Evidence(self.job.account, "page", region=evidence.region, window=evidence.window,
-                                      records=records))
+            self.job.deliver(
+                Evidence(self.job.account, "page", region=evidence.region, window=evidence.window, records=records)
+            )
 
 
 class _Report:
@@ -275,9 +311,15 @@ class _Report:
                 raise
             if c._clock() - self.started <= c.report_deadline:
                 return c.report_poll
-            self.job.add_error(self.part, AccountError(
-                self.job.account.id, "ReportTimeout", f"the credential report was not ready after "
-                f"{c.report_deadline:.0f}s", "AWS is slow to generate it; the next sweep tries again"))
+            self.job.add_error(
+                self.part,
+                AccountError(
+                    self.job.account.id,
+                    "ReportTimeout",
+                    f"the credential report was not ready after {c.report_deadline:.0f}s",
+                    "AWS is slow to generate it; the next sweep tries again",
+                ),
+            )
             return None
         evidence = self.part.evidence
         evidence.report_row = root_row(parse_report(report["Content"].decode("utf-8", "replace")))

@@ -20,10 +20,23 @@ PERMISSION_OF = {
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 _REGION_OFF = {"UnrecognizedClientException", "InvalidClientTokenId", "OptInRequired", "AuthFailure"}
-_THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-              "TooManyRequestsException", "RequestLimitExceeded"}
-_TRANSIENT = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalError",
-              "InternalFailure", "ServiceUnavailable", "ServiceFailure"}
+_THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
+_TRANSIENT = {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceFailure",
+}
 
 
 def is_retryable(exc: Exception) -> bool:
@@ -35,26 +48,35 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, (BotocoreConnectionError, HTTPClientError))
 
 
-def account_error(account_id: str, exc: Exception, region: str | None = None,
-                  role_name: str = "RootCheckAudit") -> AccountError:
+def account_error(
+    account_id: str, exc: Exception, region: str | None = None, role_name: str = "RootCheckAudit"
+) -> AccountError:
     """Translate a boto3/botocore exception into an AccountError with a fix."""
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "ClientError")
         message = exc.response.get("Error", {}).get("Message", str(exc))
         return AccountError(account_id, code, message, _hint(exc.operation_name, code, role_name), region)
     if isinstance(exc, NoCredentialsError):
-        return AccountError(account_id, "NoCredentials", str(exc),
-                            "give the hub AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID or an instance role)", region)
+        return AccountError(
+            account_id,
+            "NoCredentials",
+            str(exc),
+            "give the hub AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID or an instance role)",
+            region,
+        )
     if isinstance(exc, BotoCoreError):
-        return AccountError(account_id, type(exc).__name__, str(exc),
-                            "check network access to the AWS endpoint and retry", region)
+        return AccountError(
+            account_id, type(exc).__name__, str(exc), "check network access to the AWS endpoint and retry", region
+        )
     return AccountError(account_id, type(exc).__name__, str(exc) or repr(exc), "", region)
 
 
 def _hint(operation: str, code: str, role_name: str) -> str:
     if operation == "AssumeRole" and code in _DENIED:
-        return (f"deploy the {role_name} role in this account (deploy/member-role.yaml) trusting the hub, "
-                "and check ROOTCHECK_EXTERNAL_ID matches its ExternalId")
+        return (
+            f"deploy the {role_name} role in this account (deploy/member-role.yaml) trusting the hub, "
+            "and check ROOTCHECK_EXTERNAL_ID matches its ExternalId"
+        )
     if code in _DENIED:
         permission = PERMISSION_OF.get(operation, operation)
         return f"grant {permission} to the {role_name} role (see deploy/member-role.yaml)"
@@ -76,8 +98,10 @@ def check_credentials(sessions) -> dict:
     try:
         return sessions.identity()
     except NoCredentialsError:
-        raise AwsSetupError("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, or run with an instance or task role") from None
+        raise AwsSetupError(
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, or run with an instance or task role"
+        ) from None
     except ClientError as exc:
         error = account_error("hub", exc)
         raise AwsSetupError(f"AWS rejected the hub credentials: {error.code}: {error.message}") from None

@@ -43,9 +43,11 @@ def discover_accounts(sessions: AwsSessions, owner_tag: str | None) -> list[Acco
                     accounts.append(Account(id=item["Id"], name=item.get("Name")))
     except (ClientError, BotoCoreError) as exc:
         error = account_error("organization", exc)
-        raise AwsSetupError(f"ROOTCHECK_ORG_DISCOVERY: cannot list the Organization's accounts: {error.code}: "
-                            f"{error.message} - run the hub in the management or a delegated administrator "
-                            "account with organizations:ListAccounts") from None
+        raise AwsSetupError(
+            f"ROOTCHECK_ORG_DISCOVERY: cannot list the Organization's accounts: {error.code}: "
+            f"{error.message} - run the hub in the management or a delegated administrator "
+            "account with organizations:ListAccounts"
+        ) from None
     return _with_owners(client, accounts, owner_tag) if owner_tag else accounts
 
 
@@ -53,23 +55,37 @@ def _with_owners(client: Any, accounts: list[Account], owner_tag: str) -> list[A
     result, failed = [], []
     for account in accounts:
         try:
-            tags = {tag["Key"]: tag["Value"] for page in client.get_paginator("list_tags_for_resource").paginate(
-                ResourceId=account.id) for tag in page.get("Tags", [])}
+            tags = {
+                tag["Key"]: tag["Value"]
+                for page in client.get_paginator("list_tags_for_resource").paginate(ResourceId=account.id)
+                for tag in page.get("Tags", [])
+            }
         except (ClientError, BotoCoreError) as exc:
             failed.append(account_error(account.id, exc))
             result.append(account)
             continue
         owners, rejected = split_owners(tags.get(owner_tag, ""))
         if rejected:
-            log.warning("account %s: tag %s: not a Slack user id, user-group id or email address: %s",
-                        account.id, owner_tag, ", ".join(rejected))
+            log.warning(
+                "account %s: tag %s: not a Slack user id, user-group id or email address: %s",
+                account.id,
+                owner_tag,
+                ", ".join(rejected),
+            )
         result.append(Account(account.id, account.name, owners=owners))
     if failed:
         first = failed[0]
-        log.warning("owner tag %s could not be read for %d of %d account(s), e.g. account %s: %s: %s - grant "
-                    "organizations:ListTagsForResource to the hub (deploy/hub-role.yaml); those accounts keep only "
-                    "the owners of the accounts file", owner_tag, len(failed), len(accounts), first.account_id,
-                    first.code, first.message)
+        log.warning(
+            "owner tag %s could not be read for %d of %d account(s), e.g. account %s: %s: %s - grant "
+            "organizations:ListTagsForResource to the hub (deploy/hub-role.yaml); those accounts keep only "
+            "the owners of the accounts file",
+            owner_tag,
+            len(failed),
+            len(accounts),
+            first.account_id,
+            first.code,
+            first.message,
+        )
     return result
 
 

@@ -4,9 +4,9 @@ account whether the role can be assumed and each permission the checks need work
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,8 +29,15 @@ def probe_identity(sessions: AwsSessions, org_discovery: bool) -> list[Check]:
             count = len(discover_accounts(sessions, None))
             checks.append(Check("aws", "organizations:ListAccounts", True, f"{count} ACTIVE account(s)"))
         except AwsSetupError as exc:
-            checks.append(Check("aws", "organizations:ListAccounts", False, str(exc),
-                                "grant organizations:ListAccounts to the hub (deploy/hub-role.yaml)"))
+            checks.append(
+                Check(
+                    "aws",
+                    "organizations:ListAccounts",
+                    False,
+                    str(exc),
+                    "grant organizations:ListAccounts to the hub (deploy/hub-role.yaml)",
+                )
+            )
     return checks
 
 
@@ -38,12 +45,18 @@ def regions_note(regions: list[str]) -> list[Check]:
     """A note when ROOTCHECK_REGIONS leaves out us-east-1: it is searched anyway."""
     if regions == ["all"] or SIGNIN_REGION in regions:
         return []
-    return [Check("aws", "ROOTCHECK_REGIONS", True, f"{SIGNIN_REGION} is not listed, and is searched anyway: AWS "
-                  "records every root sign-in and every global-service call there")]
+    return [
+        Check(
+            "aws",
+            "ROOTCHECK_REGIONS",
+            True,
+            f"{SIGNIN_REGION} is not listed, and is searched anyway: AWS "
+            "records every root sign-in and every global-service call there",
+        )
+    ]
 
 
-def probe_accounts(sessions: AwsSessions, accounts: list[Account], all_regions: bool,
-                   workers: int = 16) -> list[Check]:
+def probe_accounts(sessions: AwsSessions, accounts: list[Account], all_regions: bool, workers: int = 16) -> list[Check]:
     with ThreadPoolExecutor(max(1, min(workers, len(accounts) or 1))) as pool:
         results = pool.map(lambda account: _probe_account(sessions, account, all_regions), accounts)
     return [check for checks in results for check in checks]
@@ -63,11 +76,18 @@ def _probe_account(sessions: AwsSessions, account: Account, all_regions: bool) -
 
 
 def _calls(all_regions: bool) -> list[tuple[str, str, Callable]]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     calls = [
-        ("cloudtrail", "LookupEvents", lambda c: c.lookup_events(
-            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}],
-            StartTime=now - timedelta(hours=1), EndTime=now, MaxResults=1)),
+        (
+            "cloudtrail",
+            "LookupEvents",
+            lambda c: c.lookup_events(
+                LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}],
+                StartTime=now - timedelta(hours=1),
+                EndTime=now,
+                MaxResults=1,
+            ),
+        ),
         ("iam", "GetCredentialReport", lambda c: c.get_credential_report()),
         ("iam", "GenerateCredentialReport", lambda c: c.generate_credential_report()),
         ("iam", "ListAccountAliases", lambda c: c.list_account_aliases()),

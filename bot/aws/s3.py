@@ -9,8 +9,8 @@ large the archive, and the archive is never downloaded first. Every failure is o
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterator
 
 import boto3
 from botocore.config import Config
@@ -22,14 +22,20 @@ from bot.models import Document
 FETCH_THREADS = 8
 READ_AHEAD = 16  # objects fetched or being fetched ahead of the consumer ...
 READ_AHEAD_BYTES = 64 * 1024 * 1024  # ... and their size: at least one object, however large
-CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=FETCH_THREADS,
-                       user_agent_extra="rootcheck")
+CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=FETCH_THREADS, user_agent_extra="rootcheck")
 
 _DENIED = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-                    "TokenRefreshRequired"}
-NO_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                  "or run with an instance or task role")
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+}
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "or run with an instance or task role"
+)
 
 
 class _Stop(Exception):
@@ -38,15 +44,16 @@ class _Stop(Exception):
 
 def split_spec(spec: str) -> tuple[str, str]:
     """`s3://bucket/some/prefix` → (`bucket`, `some/prefix`); ValueError without a bucket."""
-    rest = spec[len("s3://"):] if spec.startswith("s3://") else spec
+    rest = spec[len("s3://") :] if spec.startswith("s3://") else spec
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise ValueError("no bucket name (use s3://bucket/prefix/)")
     return bucket, prefix
 
 
-def iter_s3_documents(spec: str, on_error: Callable[[str], None],
-                      keep: Callable[[str], bool] = lambda name: True) -> Iterator[Document]:
+def iter_s3_documents(
+    spec: str, on_error: Callable[[str], None], keep: Callable[[str], bool] = lambda name: True
+) -> Iterator[Document]:
     """The trail files under an S3 prefix (or the one object it names), in listing order.
 
     Keys ending in `.json`, `.json.gz` or `.jsonl` whose `s3://bucket/key` name `keep` accepts
@@ -165,8 +172,10 @@ def _explain(exc: Exception, bucket: str, prefix: str, key: str | None) -> str:
     if code in _DENIED:
         what = f"reading s3://{bucket}/{key}" if key else f"listing prefix '{prefix}' of bucket {bucket}"
         kms = ", and kms:Decrypt on the bucket's KMS key" if "kms" in message.lower() else ""
-        return (f"AccessDenied {what}: {message} (needs s3:ListBucket on arn:aws:s3:::{bucket} and "
-                f"s3:GetObject on arn:aws:s3:::{bucket}/{prefix}*{kms})")
+        return (
+            f"AccessDenied {what}: {message} (needs s3:ListBucket on arn:aws:s3:::{bucket} and "
+            f"s3:GetObject on arn:aws:s3:::{bucket}/{prefix}*{kms})"
+        )
     if code == "NoSuchBucket":
         return f"NoSuchBucket: bucket {bucket} does not exist (check the name in s3://{bucket}/{prefix})"
     if code in _BAD_CREDENTIALS:
@@ -175,8 +184,11 @@ def _explain(exc: Exception, bucket: str, prefix: str, key: str | None) -> str:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code") or exc.response.get("ResponseMetadata", {})
-               .get("HTTPStatusCode") or "ClientError")
+    return str(
+        exc.response.get("Error", {}).get("Code")
+        or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        or "ClientError"
+    )
 
 
 def _message(exc: ClientError) -> str:

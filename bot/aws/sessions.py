@@ -21,9 +21,10 @@ import contextvars
 import gc
 import random
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -39,8 +40,12 @@ ADVISORY_REFRESH = timedelta(minutes=15)  # botocore refreshes assumed-role cred
 JITTER_SHARE = 0.25  # of the time between issue and botocore's refresh window, taken off the expiry at random
 
 # The hub's own calls (STS, Organizations, SQS): botocore's standard retries, one quota for the hub.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=30,
-                       user_agent_extra="rootcheck")
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 4},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="rootcheck",
+)
 
 _ACTING_AS: contextvars.ContextVar[Credentials] = contextvars.ContextVar("rootcheck_account_credentials")
 
@@ -53,8 +58,10 @@ def _sign_for_current_account(request: Any, **kwargs: Any) -> None:
     """The one `before-sign` handler of every shared account client."""
     credentials = _ACTING_AS.get(None)
     if credentials is None:
-        raise NoAccountContext(f"{kwargs.get('operation_name')}: a shared AWS client was called outside "
-                               "AwsSessions.acting_as(account); refusing to sign it with the hub's credentials")
+        raise NoAccountContext(
+            f"{kwargs.get('operation_name')}: a shared AWS client was called outside "
+            "AwsSessions.acting_as(account); refusing to sign it with the hub's credentials"
+        )
     request.context.setdefault("signing", {})["request_credentials"] = credentials
 
 
@@ -66,16 +73,18 @@ class AwsSessions:
     and its backoff would sleep in a worker. The collector retries instead, per account, on its timer.
     """
 
-    def __init__(self, role_name: str, external_id: str | None = None, region: str = "us-east-1",
-                 max_pool_connections: int = 16):
+    def __init__(
+        self, role_name: str, external_id: str | None = None, region: str = "us-east-1", max_pool_connections: int = 16
+    ):
         self.base = boto3.Session()
         self.region = self.base.region_name or region
         self.role_name = role_name
         self._external_id = external_id
         pool = {"max_pool_connections": max_pool_connections}  # the pool bounds sockets, per client
         self._hub_config = CLIENT_CONFIG.merge(Config(**pool))
-        self._account_config = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1},
-                                                          **pool))
+        self._account_config = CLIENT_CONFIG.merge(
+            Config(retries={"mode": "standard", "total_max_attempts": 1}, **pool)
+        )
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._credentials: dict[str, Credentials] = {}
@@ -124,9 +133,13 @@ class AwsSessions:
             with self._lock:
                 credentials = self._credentials.get(account.id)
                 if credentials is None:
-                    credentials = self._credentials[account.id] = self.base.get_credentials() if role is None else \
-                        DeferredRefreshableCredentials(refresh_using=lambda: self._assume(role),
-                                                       method="rootcheck-assume-role")
+                    credentials = self._credentials[account.id] = (
+                        self.base.get_credentials()
+                        if role is None
+                        else DeferredRefreshableCredentials(
+                            refresh_using=lambda: self._assume(role), method="rootcheck-assume-role"
+                        )
+                    )
         return credentials
 
     def assume_wait(self, account: Account) -> float:
@@ -167,7 +180,7 @@ class AwsSessions:
             "access_key": credentials["AccessKeyId"],
             "secret_key": credentials["SecretAccessKey"],
             "token": credentials["SessionToken"],
-            "expiry_time": jittered_expiry(credentials["Expiration"], datetime.now(timezone.utc)).isoformat(),
+            "expiry_time": jittered_expiry(credentials["Expiration"], datetime.now(UTC)).isoformat(),
         }
 
 

@@ -62,16 +62,33 @@ def _console_login(record: dict, account_hint: str | None) -> Finding:
     outcome = _lower(_as_dict(record.get("responseElements")).get("ConsoleLogin"))
     ip = _text(record.get("sourceIPAddress")) or "an unknown address"
     if outcome == "failure":
-        return _finding(record, account_hint, "root_console_login_failed", "medium", None,
-                        f"Failed root user console sign-in from {ip}.")
+        return _finding(
+            record,
+            account_hint,
+            "root_console_login_failed",
+            "medium",
+            None,
+            f"Failed root user console sign-in from {ip}.",
+        )
     if outcome is None:
-        return _finding(record, account_hint, "root_console_login", "critical", None,
-                        f"Root user console sign-in from {ip}; the outcome was not recorded, "
-                        "so it is treated as a success.")
+        return _finding(
+            record,
+            account_hint,
+            "root_console_login",
+            "critical",
+            None,
+            f"Root user console sign-in from {ip}; the outcome was not recorded, so it is treated as a success.",
+        )
     mfa = _yes_no(_as_dict(record.get("additionalEventData")).get("MFAUsed"))
     how = "with MFA" if mfa else "without MFA"
-    return _finding(record, account_hint, "root_console_login", "high" if mfa else "critical", mfa,
-                    f"Root user signed in to the console {how} from {ip}.")
+    return _finding(
+        record,
+        account_hint,
+        "root_console_login",
+        "high" if mfa else "critical",
+        mfa,
+        f"Root user signed in to the console {how} from {ip}.",
+    )
 
 
 def _is_service_acting_as_root(record: dict, identity: dict) -> bool:
@@ -93,15 +110,23 @@ def _root_activity(record: dict, identity: dict, account_hint: str | None) -> Fi
         notes.append("from the console")
     suffix = f" ({', '.join(notes)})" if notes else ""
     severity = "medium" if failed or read_only else "high"
-    return _finding(record, account_hint, "root_activity", severity, mfa,
-                    f"The root user called {call}{suffix}.", _clues(record, identity, read_only, failed))
+    return _finding(
+        record,
+        account_hint,
+        "root_activity",
+        severity,
+        mfa,
+        f"The root user called {call}{suffix}.",
+        _clues(record, identity, read_only, failed),
+    )
 
 
 def _clues(record: dict, identity: dict, read_only: bool, failed: bool) -> Clues:
-    console = (_yes_no(record.get("sessionCredentialFromConsole")) is True
-               or _lower(identity.get("invokedBy")) == SIGNIN_SERVICE)
-    return Clues(access_key_id=_text(identity.get("accessKeyId")), console=console, read_only=read_only,
-                 failed=failed)
+    console = (
+        _yes_no(record.get("sessionCredentialFromConsole")) is True
+        or _lower(identity.get("invokedBy")) == SIGNIN_SERVICE
+    )
+    return Clues(access_key_id=_text(identity.get("accessKeyId")), console=console, read_only=read_only, failed=failed)
 
 
 def _failed(record: dict) -> bool:
@@ -111,8 +136,15 @@ def _failed(record: dict) -> bool:
     return any(_lower(value) == "failure" for value in response.values())
 
 
-def _finding(record: dict, account_hint: str | None, kind: str, severity: str,
-             mfa: bool | None, detail: str, clues: Clues | None = None) -> Finding:
+def _finding(
+    record: dict,
+    account_hint: str | None,
+    kind: str,
+    severity: str,
+    mfa: bool | None,
+    detail: str,
+    clues: Clues | None = None,
+) -> Finding:
     account = record_account(record, account_hint)
     event_id = _text(record.get("eventID"))
     return Finding(

@@ -17,9 +17,17 @@ from bot.models import Finding
 from bot.timeutil import iso_z, parse_time
 
 ROOT_USER = "<root_account>"
-REQUIRED_COLUMNS = ("user", "arn", "password_enabled", "password_last_used", "mfa_active",
-                    "access_key_1_active", "access_key_1_last_rotated",
-                    "access_key_2_active", "access_key_2_last_rotated")
+REQUIRED_COLUMNS = (
+    "user",
+    "arn",
+    "password_enabled",
+    "password_last_used",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+)
 _ROOT_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):root$")
 
 
@@ -41,8 +49,9 @@ def report_account(row: dict[str, str]) -> str | None:
     return valid_account(match.group(1)) if match else None
 
 
-def check_root_row(row: dict[str, str], since: datetime | None, mfa_first_seen: str | None = None,
-                   account_id: str | None = None) -> list[Finding]:
+def check_root_row(
+    row: dict[str, str], since: datetime | None, mfa_first_seen: str | None = None, account_id: str | None = None
+) -> list[Finding]:
     """Findings for the root row.
 
     `since`: password use at or after it counts (None: any recorded use counts).
@@ -53,17 +62,37 @@ def check_root_row(row: dict[str, str], since: datetime | None, mfa_first_seen: 
     findings = []
     used = parse_time(row.get("password_last_used", ""))
     if used is not None and (since is None or used >= since):
-        findings.append(_finding(account, "root_password_used", "high", [iso_z(used)],
-                                 f"The root user's password was last used at {iso_z(used)}."))
+        findings.append(
+            _finding(
+                account,
+                "root_password_used",
+                "high",
+                [iso_z(used)],
+                f"The root user's password was last used at {iso_z(used)}.",
+            )
+        )
     for slot in ("1", "2"):
         if _flag(row.get(f"access_key_{slot}_active")):
             rotated = row.get(f"access_key_{slot}_last_rotated") or ""
-            findings.append(_finding(account, "root_access_key_active", "high", [slot, rotated],
-                                     f"The root user has an active access key (slot {slot}, "
-                                     f"created {rotated or 'at an unknown time'})."))
+            findings.append(
+                _finding(
+                    account,
+                    "root_access_key_active",
+                    "high",
+                    [slot, rotated],
+                    f"The root user has an active access key (slot {slot}, created {rotated or 'at an unknown time'}).",
+                )
+            )
     if not _flag(row.get("mfa_active")) and (has_password(row) or _has_active_key(row)):
-        findings.append(_finding(account, "root_mfa_disabled", "critical", [mfa_first_seen or ""],
-                                 "The root user has credentials but no MFA device."))
+        findings.append(
+            _finding(
+                account,
+                "root_mfa_disabled",
+                "critical",
+                [mfa_first_seen or ""],
+                "The root user has credentials but no MFA device.",
+            )
+        )
     return findings
 
 
@@ -83,5 +112,11 @@ def _flag(value: str | None) -> bool:
 
 
 def _finding(account: str | None, kind: str, severity: str, evidence: list[str], detail: str) -> Finding:
-    return Finding(id=finding_id("credential_report", account, kind, *evidence), kind=kind,
-                   severity=severity, account_id=account, source="credential_report", detail=detail)
+    return Finding(
+        id=finding_id("credential_report", account, kind, *evidence),
+        kind=kind,
+        severity=severity,
+        account_id=account,
+        source="credential_report",
+        detail=detail,
+    )

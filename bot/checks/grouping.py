@@ -16,22 +16,35 @@ Sign-ins are placed first, so a call a few seconds "before" its sign-in (clock s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 
-from bot.models import (CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert, Finding,
-                        failures_before)
+from bot.models import CREDENTIALS, FAILURES, HIGH_RISK, SESSION, SESSION_SPAN, SINGLE, Alert, Finding, failures_before
 from bot.timeutil import parse_time
 
 CLOCK_SKEW = timedelta(minutes=5)
 SIGNIN_WAIT = timedelta(minutes=2)
-HIGH_RISK_EVENTS = frozenset({
-    "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "CreateAccessKey", "CreateLoginProfile",
-    "UpdateLoginProfile", "DeactivateMFADevice", "DeleteVirtualMFADevice", "CloseAccount", "LeaveOrganization",
-    "DeleteDetector", "StopConfigurationRecorder", "DeleteConfigurationRecorder", "PutBucketPolicy",
-    "DeleteBucketPolicy",
-})
+HIGH_RISK_EVENTS = frozenset(
+    {
+        "StopLogging",
+        "DeleteTrail",
+        "UpdateTrail",
+        "PutEventSelectors",
+        "CreateAccessKey",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "DeactivateMFADevice",
+        "DeleteVirtualMFADevice",
+        "CloseAccount",
+        "LeaveOrganization",
+        "DeleteDetector",
+        "StopConfigurationRecorder",
+        "DeleteConfigurationRecorder",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+    }
+)
 
 
 @dataclass
@@ -52,9 +65,15 @@ class Outcome:
     sessions_recounted: set[str] = field(default_factory=set)  # "after N failed sign-ins" changed
 
 
-def group(findings: Sequence[Finding], open_alerts: Iterable[Alert], *, now: datetime | None = None,
-          seen_at: dict[str, datetime] | None = None, high_risk: frozenset[str] = HIGH_RISK_EVENTS,
-          known_failures: Iterable[datetime] = ()) -> Outcome:
+def group(
+    findings: Sequence[Finding],
+    open_alerts: Iterable[Alert],
+    *,
+    now: datetime | None = None,
+    seen_at: dict[str, datetime] | None = None,
+    high_risk: frozenset[str] = HIGH_RISK_EVENTS,
+    known_failures: Iterable[datetime] = (),
+) -> Outcome:
     """Place each finding. `open_alerts`: the accounts' alerts that may still take findings.
 
     `seen_at`: when the running bot first saw each finding (console calls wait 2 minutes from then
@@ -77,8 +96,14 @@ def _order(finding: Finding) -> tuple:
 
 
 class _Grouper:
-    def __init__(self, alerts: list[Alert], now: datetime | None, seen_at: dict[str, datetime],
-                 high_risk: frozenset[str], failures: list[datetime]):
+    def __init__(
+        self,
+        alerts: list[Alert],
+        now: datetime | None,
+        seen_at: dict[str, datetime],
+        high_risk: frozenset[str],
+        failures: list[datetime],
+    ):
         self.alerts = {alert.id: alert for alert in alerts}
         self.now = now
         self.seen_at = seen_at
@@ -104,8 +129,10 @@ class _Grouper:
     def _failure(self, decision: Decision, when: datetime | None) -> None:
         finding = decision.finding
         # A late failure can open a window that overlaps a later one: the later (existing) one keeps its own.
-        window = next((a for start, end, a in reversed(self._of(finding, FAILURES))
-                       if when is not None and start <= when < end), None)
+        window = next(
+            (a for start, end, a in reversed(self._of(finding, FAILURES)) if when is not None and start <= when < end),
+            None,
+        )
         if window is None:
             self._new_alert(decision, FAILURES, when)
         else:
@@ -144,20 +171,24 @@ class _Grouper:
         key = finding.clues.access_key_id if finding.clues else None
         if when is None:
             return None
-        in_span = [(start, s) for start, end, s in reversed(self._of(finding, SESSION))
-                   if start - CLOCK_SKEW <= when <= end]
+        in_span = [
+            (start, s) for start, end, s in reversed(self._of(finding, SESSION)) if start - CLOCK_SKEW <= when <= end
+        ]
         by_key = next((s for _, s in in_span if key and key in s.summary.keys), None)
         if by_key is not None or not console_markers(finding):
             return by_key
-        return next((s for start, s in in_span if start <= when + CLOCK_SKEW and s.ip and s.ip == finding.source_ip),
-                    None)
+        return next(
+            (s for start, s in in_span if start <= when + CLOCK_SKEW and s.ip and s.ip == finding.source_ip), None
+        )
 
     def _credentials_for(self, finding: Finding, when: datetime | None) -> Alert | None:
         key = self._credentials_key(finding)
         if key is None or when is None:
             return None
-        return next((a for start, _, a in self._of(finding, CREDENTIALS)
-                     if a.key == key and abs(when - start) <= SESSION_SPAN), None)
+        return next(
+            (a for start, _, a in self._of(finding, CREDENTIALS) if a.key == key and abs(when - start) <= SESSION_SPAN),
+            None,
+        )
 
     @staticmethod
     def _credentials_key(finding: Finding) -> str | None:
@@ -173,16 +204,30 @@ class _Grouper:
     # bookkeeping ----------------------------------------------------------------------------
     def _of(self, finding: Finding, grouping: str) -> list[tuple[datetime, datetime, Alert]]:
         """(start, end, alert) of the account's alerts of one grouping that have a window, oldest first."""
-        timed = [(a.start, a.end, a) for a in self.alerts.values()
-                 if a.grouping == grouping and a.account_id == finding.account_id]
-        return sorted(((start, end, a) for start, end, a in timed if start is not None and end is not None),
-                      key=lambda item: (item[0], item[2].id))
+        timed = [
+            (a.start, a.end, a)
+            for a in self.alerts.values()
+            if a.grouping == grouping and a.account_id == finding.account_id
+        ]
+        return sorted(
+            ((start, end, a) for start, end, a in timed if start is not None and end is not None),
+            key=lambda item: (item[0], item[2].id),
+        )
 
-    def _new_alert(self, decision: Decision, grouping: str, when: datetime | None, key: str | None = None,
-              ip: str | None = None) -> Alert:
+    def _new_alert(
+        self, decision: Decision, grouping: str, when: datetime | None, key: str | None = None, ip: str | None = None
+    ) -> Alert:
         finding = decision.finding
-        alert = Alert(id=finding.id, account_id=finding.account_id, kind=finding.kind, grouping=grouping,
-                      start=when, key=key, ip=ip, opened_at=finding.event_time)
+        alert = Alert(
+            id=finding.id,
+            account_id=finding.account_id,
+            kind=finding.kind,
+            grouping=grouping,
+            start=when,
+            key=key,
+            ip=ip,
+            opened_at=finding.event_time,
+        )
         if grouping == SESSION and when is not None:
             alert.summary.failures_before = failures_before(self.failures, when)
         self.alerts[alert.id] = alert
@@ -192,8 +237,13 @@ class _Grouper:
 
     def _join(self, decision: Decision, alert: Alert) -> None:
         finding = decision.finding
-        if alert.grouping == SESSION and finding.kind == "root_activity" and finding.source_ip \
-                and alert.summary.count and finding.source_ip not in alert.summary.ips:
+        if (
+            alert.grouping == SESSION
+            and finding.kind == "root_activity"
+            and finding.source_ip
+            and alert.summary.count
+            and finding.source_ip not in alert.summary.ips
+        ):
             decision.new_ip = finding.source_ip
         alert.summary.add(finding, self.high_risk)
         decision.alerts.append(alert.id)

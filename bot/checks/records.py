@@ -8,9 +8,10 @@ the same finding id however it arrived.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterator
+from typing import Any
 
 import orjson  # several times faster than the stdlib on large trail files
 
@@ -91,7 +92,7 @@ def _lookup_item(text: Any) -> Iterator[dict | Skipped]:
         return
     try:
         yield from unwrap(_loads(text))
-    except (_DecodeError + (TypeError,)):
+    except _DecodeError + (TypeError,):
         yield Skipped("CloudTrailEvent is not valid JSON")
 
 

@@ -71,8 +71,13 @@ def story(alert: Alert) -> list[tuple[str, str]]:
         if s.risky:
             lines.append(("High-risk calls", risky_line(s)))
         if alert.grouping == SESSION and s.failures_before:
-            lines.append(("Before", f"After {s.failures_before} failed sign-in(s) in the hour before"
-                          + (" (possible password guessing)" if s.failures_before >= GUESSING_COUNT else "")))
+            lines.append(
+                (
+                    "Before",
+                    f"After {s.failures_before} failed sign-in(s) in the hour before"
+                    + (" (possible password guessing)" if s.failures_before >= GUESSING_COUNT else ""),
+                )
+            )
     return lines
 
 
@@ -102,15 +107,20 @@ def span(first: str | None, last: str | None) -> str:
 
 
 def risky_line(s: Summary) -> str:
-    shown = [f"{_cut(r['event_name'])} at {_hm(r['event_time'])} UTC ({_cut(r['region'] or '?')})"
-             for r in s.risky[:RISKY_SHOWN]]
+    shown = [
+        f"{_cut(r['event_name'])} at {_hm(r['event_time'])} UTC ({_cut(r['region'] or '?')})"
+        for r in s.risky[:RISKY_SHOWN]
+    ]
     more = len(s.risky) - len(shown) + s.more_risky
     return "; ".join(shown) + (f"; +{more} more" if more > 0 else "")
 
 
 def failures_line(s: Summary) -> str:
-    verdict = (f"{GUESSING_COUNT} or more within 10 minutes: possible password guessing" if s.guessing()
-               else f"under the threshold of {GUESSING_COUNT} within 10 minutes")
+    verdict = (
+        f"{GUESSING_COUNT} or more within 10 minutes: possible password guessing"
+        if s.guessing()
+        else f"under the threshold of {GUESSING_COUNT} within 10 minutes"
+    )
     return f"{s.count}, {span(s.first, s.last)}; {verdict}"
 
 
@@ -121,7 +131,7 @@ def addresses(s: Summary) -> str:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "…"
+    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
 
 
 def _hm(iso: str | None) -> str:

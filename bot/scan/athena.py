@@ -12,9 +12,10 @@ digits, times are formatted by rootcheck, and database and table names are plain
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from bot.scan.athena_rows import FIELDS, PATH, RECORD
 from bot.scan.athena_table import parse_type
@@ -26,6 +27,7 @@ _ACCOUNT = re.compile(r"[0-9]{12}", re.ASCII)
 _ACCOUNT_KEYS = ("account", "accountid", "account_id")
 _DATE_TOKENS = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
 REQUIRED = ("useridentity.type", "eventname")  # what the detectors cannot judge without
+
 
 @dataclass(frozen=True)
 class TableRef:
@@ -65,10 +67,16 @@ def parse_table_ref(text: str) -> TableRef:
     """`[WORKGROUP/]DATABASE.TABLE`; ValueError for anything else (quotes, `;`, `--`, non-ASCII...)."""
     workgroup, slash, name = text.rpartition("/")
     database, dot, table = name.partition(".")
-    if (not dot or not _IDENTIFIER.fullmatch(database) or not _IDENTIFIER.fullmatch(table)
-            or (slash and not _WORKGROUP.fullmatch(workgroup))):
-        raise ValueError(f"--athena must be [WORKGROUP/]DATABASE.TABLE with names of letters, digits and '_' "
-                         f"(a workgroup may also have '.' and '-'), got {text!r}")
+    if (
+        not dot
+        or not _IDENTIFIER.fullmatch(database)
+        or not _IDENTIFIER.fullmatch(table)
+        or (slash and not _WORKGROUP.fullmatch(workgroup))
+    ):
+        raise ValueError(
+            f"--athena must be [WORKGROUP/]DATABASE.TABLE with names of letters, digits and '_' "
+            f"(a workgroup may also have '.' and '-'), got {text!r}"
+        )
     return TableRef(workgroup or None, database.lower(), table.lower())
 
 
@@ -94,8 +102,10 @@ def layout(table: dict) -> Layout:
     fields = frozenset(path for path, kind in leaves.items() if kind)
     missing = [path for path in REQUIRED if path not in fields]
     if missing:
-        raise ValueError(f"table {name} has no {' or '.join(missing)}: it is not a CloudTrail table "
-                         "(create one with `rootcheck athena-table`)")
+        raise ValueError(
+            f"table {name} has no {' or '.join(missing)}: it is not a CloudTrail table "
+            "(create one with `rootcheck athena-table`)"
+        )
     parameters = {k.lower(): str(v) for k, v in (table.get("Parameters") or {}).items()}
     projected = parameters.get("projection.enabled", "").strip().lower() == "true"
     keys = [(k["Name"].lower(), k.get("Type", "string").lower()) for k in table.get("PartitionKeys", [])]
@@ -109,13 +119,15 @@ def layout(table: dict) -> Layout:
             result.update(date_key=key, date_is_date=kind == "date")
             if kind != "date":
                 result["date_format"] = _strftime(parameters.get(f"projection.{key}.format", ""), name, key)
-            result["first_day"] = _range_start(parameters.get(f"projection.{key}.range", ""),
-                                               result.get("date_format") or "%Y-%m-%d")
+            result["first_day"] = _range_start(
+                parameters.get(f"projection.{key}.range", ""), result.get("date_format") or "%Y-%m-%d"
+            )
     return Layout(**result)
 
 
-def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime | None,
-         accounts: tuple[str, ...], today: date) -> list[Query]:
+def plan(
+    ref: TableRef, table: Layout, since: datetime | None, until: datetime | None, accounts: tuple[str, ...], today: date
+) -> list[Query]:
     """The queries of a scan: one per calendar month of the window, or one without a date partition.
 
     Each query reads its month's delivery days once; the first also reads the day before `since`
@@ -123,9 +135,11 @@ def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime |
     Without `since` the window starts where the table's projection does; without `until`, today.
     """
     if table.account_injected and not accounts:
-        raise ValueError(f"table {ref} takes its `{table.account_key}` partition from the query (injected "
-                         "projection), and Athena refuses a query that does not name it: pass --account ID "
-                         "(repeatable) with the accounts to scan")
+        raise ValueError(
+            f"table {ref} takes its `{table.account_key}` partition from the query (injected "
+            "projection), and Athena refuses a query that does not name it: pass --account ID "
+            "(repeatable) with the accounts to scan"
+        )
     if table.date_key is None:
         return [Query("the whole table", _sql(ref, table, None, since, until, accounts))]
     first = since.date() if since else table.first_day
@@ -136,12 +150,20 @@ def plan(ref: TableRef, table: Layout, since: datetime | None, until: datetime |
     spans = list(_months(first, max(first, last)))
     spans[0] = (spans[0][0] - timedelta(days=1), spans[0][1])  # a day's slack for late delivery, each side
     spans[-1] = (spans[-1][0], spans[-1][1] + timedelta(days=1))
-    return [Query(f"delivery days {start} to {end}", _sql(ref, table, (start, end), since, until, accounts))
-            for start, end in spans]
+    return [
+        Query(f"delivery days {start} to {end}", _sql(ref, table, (start, end), since, until, accounts))
+        for start, end in spans
+    ]
 
 
-def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, since: datetime | None,
-         until: datetime | None, accounts: tuple[str, ...]) -> str:
+def _sql(
+    ref: TableRef,
+    table: Layout,
+    days: tuple[date | None, date] | None,
+    since: datetime | None,
+    until: datetime | None,
+    accounts: tuple[str, ...],
+) -> str:
     select = ",\n    ".join([*(_column(path, table) for path in FIELDS), f'"{PATH}"'])
     where = []
     if days is not None:
@@ -152,8 +174,10 @@ def _sql(ref: TableRef, table: Layout, days: tuple[date | None, date] | None, si
     where += _detector_rules(table)
     if "eventtime" in table.fields and (since or until):
         where.append(_event_time(since, until))
-    return (f'SELECT json_format(CAST(ARRAY[\n    {select}\n  ] AS JSON)) AS "{RECORD}"\n'
-            f'FROM "{ref.database}"."{ref.table}"\nWHERE ' + "\n  AND ".join(where))
+    return (
+        f'SELECT json_format(CAST(ARRAY[\n    {select}\n  ] AS JSON)) AS "{RECORD}"\n'
+        f'FROM "{ref.database}"."{ref.table}"\nWHERE ' + "\n  AND ".join(where)
+    )
 
 
 def _detector_rules(table: Layout) -> list[str]:
@@ -182,7 +206,9 @@ def _event_time(since: datetime | None, until: datetime | None) -> str:
         start = since.replace(microsecond=0) + (timedelta(seconds=1) if since.microsecond else timedelta())
         bounds.append(f"{moment} >= from_iso8601_timestamp('{iso_z(start)}')")
     if until is not None:
-        bounds.append(f"{moment} < from_iso8601_timestamp('{iso_z(until.replace(microsecond=0) + timedelta(seconds=1))}')")
+        bounds.append(
+            f"{moment} < from_iso8601_timestamp('{iso_z(until.replace(microsecond=0) + timedelta(seconds=1))}')"
+        )
     return f"({moment} IS NULL OR ({' AND '.join(bounds)}))"
 
 
@@ -234,15 +260,17 @@ def _strftime(java: str, table: str, key: str) -> str:
     """
     parts = re.findall(r"yyyy|MM|dd|HH|mm|ss|'[^']*'|[/._ -]", java)
     tokens = [p for p in parts if p in _DATE_TOKENS]
-    if not java or "".join(parts) != java or tokens != list(_DATE_TOKENS)[:len(tokens)] or not tokens:
-        raise ValueError(f"table {table}: partition `{key}` has the date format {java!r}, which rootcheck cannot "
-                         "compare (use yyyy/MM/dd, as AWS's table does)")
+    if not java or "".join(parts) != java or tokens != list(_DATE_TOKENS)[: len(tokens)] or not tokens:
+        raise ValueError(
+            f"table {table}: partition `{key}` has the date format {java!r}, which rootcheck cannot "
+            "compare (use yyyy/MM/dd, as AWS's table does)"
+        )
     return "".join(_DATE_TOKENS.get(p, p.strip("'").replace("%", "%%")) for p in parts)
 
 
 def _range_start(text: str, fmt: str) -> date | None:
     """The first day of a projection range like `2020/01/01,NOW`; None when it is relative."""
     try:
-        return datetime.strptime(text.split(",")[0].strip(), fmt).replace(tzinfo=timezone.utc).date()
+        return datetime.strptime(text.split(",")[0].strip(), fmt).replace(tzinfo=UTC).date()
     except ValueError:
         return None

@@ -7,25 +7,46 @@ detectors read it exactly as they read the file. Pure: bytes in, records out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import compress
-from typing import Iterable, Iterator
-
-from bot.checks.records import account_from_path
 
 from orjson import loads as _loads
 
+from bot.checks.records import account_from_path
+
 # What the detectors and the grouping read, as table paths, and where each goes in a record.
-_TOP = (("eventid", "eventID"), ("eventtime", "eventTime"), ("eventname", "eventName"),
-        ("eventsource", "eventSource"), ("eventtype", "eventType"), ("awsregion", "awsRegion"),
-        ("sourceipaddress", "sourceIPAddress"), ("useragent", "userAgent"), ("errorcode", "errorCode"),
-        ("errormessage", "errorMessage"), ("readonly", "readOnly"), ("recipientaccountid", "recipientAccountId"),
-        ("responseelements", "responseElements"), ("additionaleventdata", "additionalEventData"),
-        ("sessioncredentialfromconsole", "sessionCredentialFromConsole"))
-_IDENTITY = (("type", "type"), ("principalid", "principalId"), ("arn", "arn"), ("accountid", "accountId"),
-             ("accesskeyid", "accessKeyId"), ("username", "userName"), ("invokedby", "invokedBy"))
+_TOP = (
+    ("eventid", "eventID"),
+    ("eventtime", "eventTime"),
+    ("eventname", "eventName"),
+    ("eventsource", "eventSource"),
+    ("eventtype", "eventType"),
+    ("awsregion", "awsRegion"),
+    ("sourceipaddress", "sourceIPAddress"),
+    ("useragent", "userAgent"),
+    ("errorcode", "errorCode"),
+    ("errormessage", "errorMessage"),
+    ("readonly", "readOnly"),
+    ("recipientaccountid", "recipientAccountId"),
+    ("responseelements", "responseElements"),
+    ("additionaleventdata", "additionalEventData"),
+    ("sessioncredentialfromconsole", "sessionCredentialFromConsole"),
+)
+_IDENTITY = (
+    ("type", "type"),
+    ("principalid", "principalId"),
+    ("arn", "arn"),
+    ("accountid", "accountId"),
+    ("accesskeyid", "accessKeyId"),
+    ("username", "userName"),
+    ("invokedby", "invokedBy"),
+)
 _ATTRIBUTES = (("mfaauthenticated", "mfaAuthenticated"), ("creationdate", "creationDate"))
-FIELDS = (tuple(path for path, _ in _TOP) + tuple(f"useridentity.{path}" for path, _ in _IDENTITY)
-          + tuple(f"useridentity.sessioncontext.attributes.{path}" for path, _ in _ATTRIBUTES))
+FIELDS = (
+    tuple(path for path, _ in _TOP)
+    + tuple(f"useridentity.{path}" for path, _ in _IDENTITY)
+    + tuple(f"useridentity.sessioncontext.attributes.{path}" for path, _ in _ATTRIBUTES)
+)
 PATH = "$path"  # Athena's hidden column: the S3 object a row came from, for the account folder
 RECORD = "rootcheck_record"  # the one column of the results: [*FIELDS, PATH] as a JSON array
 _TOP_KEYS, _IDENTITY_KEYS, _ATTRIBUTE_KEYS = ([key for _, key in part] for part in (_TOP, _IDENTITY, _ATTRIBUTES))

@@ -14,9 +14,10 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import chain, islice
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from bot.aws.athena import AthenaError, QueryStatus
 from bot.models import Finding
@@ -48,10 +49,19 @@ class Stopped(Exception):
 class AthenaScan(OfflineScan):
     """Runs `queries` in order; yields each finding once, as each query's results are read."""
 
-    def __init__(self, engine: Engine, database: str, queries: list[Query], window: Window,
-                 warn: Callable[[str], None], progress: Callable[[int], None] | None = None,
-                 max_bytes: int = 100 * 10**9, sleep: Callable[[float], None] = time.sleep,
-                 workers: int | None = None, slice_bytes: int = SLICE_BYTES):
+    def __init__(
+        self,
+        engine: Engine,
+        database: str,
+        queries: list[Query],
+        window: Window,
+        warn: Callable[[str], None],
+        progress: Callable[[int], None] | None = None,
+        max_bytes: int = 100 * 10**9,
+        sleep: Callable[[float], None] = time.sleep,
+        workers: int | None = None,
+        slice_bytes: int = SLICE_BYTES,
+    ):
         """`progress(rows)` is called when a query's results have been read."""
         super().__init__(window, warn, workers=workers)
         self.engine, self.database, self.queries, self.progress = engine, database, queries, progress
@@ -65,17 +75,21 @@ class AthenaScan(OfflineScan):
             for number, query in enumerate(self.queries, 1):
                 where = f"athena: query {number} of {len(self.queries)} ({query.label})"
                 if self.scanned > self.max_bytes:
-                    raise Stopped(f"{where}: not started: the scan has read {_size(self.scanned)}, over "
-                                  f"--max-scan-gb {self.max_bytes / 1e9:g}; narrow --since/--until/--account, "
-                                  "or raise --max-scan-gb")
+                    raise Stopped(
+                        f"{where}: not started: the scan has read {_size(self.scanned)}, over "
+                        f"--max-scan-gb {self.max_bytes / 1e9:g}; narrow --since/--until/--account, "
+                        "or raise --max-scan-gb"
+                    )
                 yield from self._judge(self._execute(query, where), where)
         except (Stopped, AthenaError) as exc:
             self._input_error(str(exc))
 
     def cost_line(self) -> str:
         """Data scanned and what it costs, for the summary."""
-        return (f"athena: ran {self.ran} of {len(self.queries)} quer{'y' if len(self.queries) == 1 else 'ies'}, "
-                f"{_size(self.scanned)} scanned, about {_dollars(self.billed)} at ${PRICE_PER_TB:.0f}/TB")
+        return (
+            f"athena: ran {self.ran} of {len(self.queries)} quer{'y' if len(self.queries) == 1 else 'ies'}, "
+            f"{_size(self.scanned)} scanned, about {_dollars(self.billed)} at ${PRICE_PER_TB:.0f}/TB"
+        )
 
     def _execute(self, query: Query, where: str) -> str:
         """Start a query and follow it to the end; the results' location, or Stopped."""
@@ -92,19 +106,26 @@ class AthenaScan(OfflineScan):
         self.scanned += status.scanned
         self.billed += max(status.scanned, MIN_BILLED)
         seconds = time.monotonic() - started
-        self._warn(f"{where}: {status.state} in {seconds:.1f}s, {_size(status.scanned)} scanned "
-                   f"(about {_dollars(max(status.scanned, MIN_BILLED))})")
+        self._warn(
+            f"{where}: {status.state} in {seconds:.1f}s, {_size(status.scanned)} scanned "
+            f"(about {_dollars(max(status.scanned, MIN_BILLED))})"
+        )
         if status.state == "FAILED":
-            raise Stopped(f"{where}: Athena query {query_id} FAILED: {status.reason or 'no reason given'}"
-                          f"{explain(status.reason)}")
+            raise Stopped(
+                f"{where}: Athena query {query_id} FAILED: {status.reason or 'no reason given'}{explain(status.reason)}"
+            )
         if status.state == "CANCELLED":
-            raise Stopped(f"{where}: Athena query {query_id} was cancelled by Athena, not by rootcheck: "
-                          f"{status.reason or 'no reason given'} (a workgroup's per-query data usage control "
-                          "cancels a query that scans more than its limit: raise it, or name another workgroup "
-                          "in --athena WORKGROUP/DATABASE.TABLE; or someone stopped it in the console)")
+            raise Stopped(
+                f"{where}: Athena query {query_id} was cancelled by Athena, not by rootcheck: "
+                f"{status.reason or 'no reason given'} (a workgroup's per-query data usage control "
+                "cancels a query that scans more than its limit: raise it, or name another workgroup "
+                "in --athena WORKGROUP/DATABASE.TABLE; or someone stopped it in the console)"
+            )
         if not status.location:
-            raise Stopped(f"{where}: Athena query {query_id} succeeded but gave no results location (workgroups "
-                          "with Athena-managed query results are not supported: use one with an S3 location)")
+            raise Stopped(
+                f"{where}: Athena query {query_id} succeeded but gave no results location (workgroups "
+                "with Athena-managed query results are not supported: use one with an S3 location)"
+            )
         return status.location
 
     def _follow(self, query_id: str, where: str) -> QueryStatus:
@@ -118,9 +139,11 @@ class AthenaScan(OfflineScan):
                 self.engine.stop(query_id)
                 total = self.scanned + status.scanned
                 self.scanned, self.billed = total, self.billed + max(status.scanned, MIN_BILLED)
-                raise Stopped(f"{where}: stopped Athena query {query_id}: the scan had read {_size(total)} "
-                              f"(about {_dollars(self.billed)}), over --max-scan-gb {self.max_bytes / 1e9:g}; "
-                              "narrow --since/--until/--account, or raise --max-scan-gb")
+                raise Stopped(
+                    f"{where}: stopped Athena query {query_id}: the scan had read {_size(total)} "
+                    f"(about {_dollars(self.billed)}), over --max-scan-gb {self.max_bytes / 1e9:g}; "
+                    "narrow --since/--until/--account, or raise --max-scan-gb"
+                )
             self.sleep(delay)
             delay = min(delay * BACKOFF, LONGEST_POLL)
 
@@ -192,9 +215,11 @@ def explain(reason: str) -> str:
     """The fix for the Athena failures an operator can cause, from Athena's own reason text."""
     text = reason.lower()
     if "access denied" in text or "accessdenied" in text or "permission denied" in text or "forbidden" in text:
-        return (" (the credentials need s3:GetObject and s3:ListBucket on the trail bucket, kms:Decrypt on its "
-                "key if it has one, and s3:PutObject on the query result location; see the Athena policy in "
-                "deploy/README.md)")
+        return (
+            " (the credentials need s3:GetObject and s3:ListBucket on the trail bucket, kms:Decrypt on its "
+            "key if it has one, and s3:PutObject on the query result location; see the Athena policy in "
+            "deploy/README.md)"
+        )
     if "constraint_violation" in text or "injected" in text:
         return " (the table's injected partition needs its values: pass --account ID)"
     if "table_not_found" in text or "does not exist" in text or "schema_not_found" in text:

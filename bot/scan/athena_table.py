@@ -21,12 +21,15 @@ from dataclasses import dataclass
 # AWS's documented columns, in AWS's order, as Glue stores their types.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("eventversion", "string"),
-    ("useridentity", "struct<type:string,principalid:string,arn:string,accountid:string,invokedby:string,"
-                     "accesskeyid:string,username:string,onbehalfof:struct<userid:string,identitystorearn:string>,"
-                     "sessioncontext:struct<attributes:struct<mfaauthenticated:string,creationdate:string>,"
-                     "sessionissuer:struct<type:string,principalid:string,arn:string,accountid:string,"
-                     "username:string>,ec2roledelivery:string,webidfederationdata:struct<federatedprovider:string,"
-                     "attributes:map<string,string>>>>"),
+    (
+        "useridentity",
+        "struct<type:string,principalid:string,arn:string,accountid:string,invokedby:string,"
+        "accesskeyid:string,username:string,onbehalfof:struct<userid:string,identitystorearn:string>,"
+        "sessioncontext:struct<attributes:struct<mfaauthenticated:string,creationdate:string>,"
+        "sessionissuer:struct<type:string,principalid:string,arn:string,accountid:string,"
+        "username:string>,ec2roledelivery:string,webidfederationdata:struct<federatedprovider:string,"
+        "attributes:map<string,string>>>>",
+    ),
     ("eventtime", "string"),
     ("eventsource", "string"),
     ("eventname", "string"),
@@ -60,9 +63,25 @@ INPUT_FORMAT = "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 FIRST_DAY = "2013/11/01"  # CloudTrail's launch: no trail is older, and a range costs nothing unqueried
 # The Regions every account has enabled by default; opt-in Regions are named with --regions.
-DEFAULT_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-northeast-1",
-                   "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
-                   "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1")
+DEFAULT_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "sa-east-1",
+)
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
 _PREFIX = re.compile(r"(?:[A-Za-z0-9!_.()-]+/)*", re.ASCII)  # no quote: it goes into the DDL's literals
@@ -91,7 +110,7 @@ def trail(bucket: str, org: str | None, account: str | None, regions: str | None
     """Validate `athena-table`'s values; ValueError names the flag and what is expected."""
     if not bucket.startswith("s3://"):
         raise ValueError(f"--bucket must be s3://BUCKET[/PREFIX], got {bucket!r}")
-    name, _, prefix = bucket[len("s3://"):].partition("/")
+    name, _, prefix = bucket[len("s3://") :].partition("/")
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
     if not _BUCKET.fullmatch(name) or ".." in name:
         raise ValueError(f"--bucket: {name!r} is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
@@ -102,8 +121,10 @@ def trail(bucket: str, org: str | None, account: str | None, regions: str | None
     if org is not None and not _ORG.fullmatch(org):
         raise ValueError(f"--org must be an organization id like o-a1b2c3d4e5, got {org!r}")
     if org is not None and account is not None:
-        raise ValueError("--account: an organization trail's table takes accounts at query time "
-                         "(scan --athena … --account ID); leave it out here")
+        raise ValueError(
+            "--account: an organization trail's table takes accounts at query time "
+            "(scan --athena … --account ID); leave it out here"
+        )
     if account is not None and not _ACCOUNT.fullmatch(account):
         raise ValueError(f"--account must be a 12-digit account id, got {account!r}")
     names = tuple(dict.fromkeys(r.strip() for r in regions.split(","))) if regions is not None else DEFAULT_REGIONS
@@ -131,21 +152,29 @@ def create_table(trail: Trail, table: str = "cloudtrail_logs_pp") -> str:
     else:
         template += f"{trail.regions[0]}/"
     keys.append("timestamp")
-    properties += [("projection.timestamp.type", "date"), ("projection.timestamp.format", "yyyy/MM/dd"),
-                   ("projection.timestamp.interval", "1"), ("projection.timestamp.interval.unit", "DAYS"),
-                   ("projection.timestamp.range", f"{FIRST_DAY},NOW"),
-                   ("storage.location.template", template + "${timestamp}")]
+    properties += [
+        ("projection.timestamp.type", "date"),
+        ("projection.timestamp.format", "yyyy/MM/dd"),
+        ("projection.timestamp.interval", "1"),
+        ("projection.timestamp.interval.unit", "DAYS"),
+        ("projection.timestamp.range", f"{FIRST_DAY},NOW"),
+        ("storage.location.template", template + "${timestamp}"),
+    ]
     location = template.split("${")[0]
     columns = ",\n".join(f"    {name} {_pretty(parse_type(kind), 4)}" for name, kind in COLUMNS)
-    lines = [f"CREATE EXTERNAL TABLE {table} (", columns, ")",
-             "PARTITIONED BY (" + ", ".join(f"`{key}` string" for key in keys) + ")",
-             f"ROW FORMAT SERDE '{SERDE}'",
-             f"STORED AS INPUTFORMAT '{INPUT_FORMAT}'",
-             f"OUTPUTFORMAT '{OUTPUT_FORMAT}'",
-             f"LOCATION '{location}'",
-             "TBLPROPERTIES (",
-             ",\n".join(f"    '{key}'='{value}'" for key, value in properties),
-             ")"]
+    lines = [
+        f"CREATE EXTERNAL TABLE {table} (",
+        columns,
+        ")",
+        "PARTITIONED BY (" + ", ".join(f"`{key}` string" for key in keys) + ")",
+        f"ROW FORMAT SERDE '{SERDE}'",
+        f"STORED AS INPUTFORMAT '{INPUT_FORMAT}'",
+        f"OUTPUTFORMAT '{OUTPUT_FORMAT}'",
+        f"LOCATION '{location}'",
+        "TBLPROPERTIES (",
+        ",\n".join(f"    '{key}'='{value}'" for key, value in properties),
+        ")",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -167,11 +196,11 @@ def _parse(text: str):
     lowered = text.lower()
     for kind in ("struct<", "array<", "map<"):
         if lowered.startswith(kind):
-            return _parse_nested(kind[:-1], text[len(kind):])
+            return _parse_nested(kind[:-1], text[len(kind) :])
     match = re.match(r"[a-z0-9_]+(?:\([0-9, ]+\))?", lowered)
     if not match:
         raise ValueError(f"not a type: {text[:40]!r}")
-    return match.group(0), text[match.end():]
+    return match.group(0), text[match.end() :]
 
 
 def _parse_nested(kind: str, text: str):

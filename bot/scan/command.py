@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Callable, Iterator
 
 from bot.exits import UsageError, exit_status
 from bot.models import Evidence, Finding
@@ -23,8 +23,9 @@ from bot.timeutil import utcnow
 Advance = Callable[[int], None]
 
 
-def run_offline(args: argparse.Namespace, since: datetime | None, until: datetime | None,
-                accounts: frozenset[str], output: str) -> int:
+def run_offline(
+    args: argparse.Namespace, since: datetime | None, until: datetime | None, accounts: frozenset[str], output: str
+) -> int:
     window = Window(since=since, until=until, accounts=accounts)
     with _progress("files") as (warn, advance):
         scan = OfflineScan(window, warn=warn, progress=lambda result: advance(result.records), workers=args.workers)
@@ -32,8 +33,14 @@ def run_offline(args: argparse.Namespace, since: datetime | None, until: datetim
     return _report(findings, output, summary_lines(scan.summary), scan.summary)
 
 
-def run_athena(args: argparse.Namespace, ref: TableRef, since: datetime | None, until: datetime | None,
-               accounts: tuple[str, ...], output: str) -> int:
+def run_athena(
+    args: argparse.Namespace,
+    ref: TableRef,
+    since: datetime | None,
+    until: datetime | None,
+    accounts: tuple[str, ...],
+    output: str,
+) -> int:
     """`--athena`: read the table's layout, plan the queries, and report their rows as a file scan."""
     from bot.aws.athena import Athena, AthenaError  # noqa: PLC0415 - boto3 only when AWS is really called
     from bot.scan.athena import layout, plan  # noqa: PLC0415
@@ -46,12 +53,17 @@ def run_athena(args: argparse.Namespace, ref: TableRef, since: datetime | None, 
     except (AthenaError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if table.date_key is None:
-        print_lines([f"warning: table {ref} has no projected date partition: each query reads the whole table "
-                     f"(--max-scan-gb {args.max_scan_gb:g} still applies)"])
+        print_lines(
+            [
+                f"warning: table {ref} has no projected date partition: each query reads the whole table "
+                f"(--max-scan-gb {args.max_scan_gb:g} still applies)"
+            ]
+        )
     window = Window(since=since, until=until, accounts=frozenset(accounts))
     with _progress("queries", total=len(queries)) as (warn, advance):
-        scan = AthenaScan(engine, ref.database, queries, window, warn, progress=advance,
-                          max_bytes=int(args.max_scan_gb * 10**9))
+        scan = AthenaScan(
+            engine, ref.database, queries, window, warn, progress=advance, max_bytes=int(args.max_scan_gb * 10**9)
+        )
         findings = _emit(scan.run_queries(), output)
     return _report(findings, output, [scan.cost_line(), *summary_lines(scan.summary)], scan.summary)
 
@@ -64,8 +76,9 @@ def _report(findings: list[Finding], output: str, lines: list[str], summary: Sum
     return exit_status(bool(summary.errors), False, bool(findings))
 
 
-def run_live(args: argparse.Namespace, since: datetime | None, until: datetime | None,
-             only: frozenset[str], output: str) -> int:
+def run_live(
+    args: argparse.Namespace, since: datetime | None, until: datetime | None, only: frozenset[str], output: str
+) -> int:
     from bot.aws.errors import AwsSetupError  # noqa: PLC0415 - boto3 only when AWS is really called
     from bot.config import ConfigError, load_settings  # noqa: PLC0415
     from bot.sweeper import Sweeper  # noqa: PLC0415
@@ -83,25 +96,38 @@ def run_live(args: argparse.Namespace, since: datetime | None, until: datetime |
     start = since or utcnow() - settings.lookback
     window = SweepWindow(start, until or utcnow())
     with _progress("accounts", total=len(accounts)) as (warn, advance):
+
         def on_part(evidence: Evidence, found: list[Finding]) -> None:
             if evidence.part == "done":  # an account's last part
                 advance(1)
 
-        result = sweeper.sweep(accounts, lambda account, region: window, lambda account: True,
-                               lambda account: start, lambda account: None, on_part)
+        result = sweeper.sweep(
+            accounts,
+            lambda account, region: window,
+            lambda account: True,
+            lambda account: start,
+            lambda account: None,
+            on_part,
+        )
         findings = _emit(iter(result.findings), output)
     if output == "table":
         print_table(findings)
     print_lines(f"error: {error.line()}" for error in result.errors)
-    print_lines([f"rootcheck: checked {len(result.checked)} of {len(accounts)} account(s), "
-                 f"{len({e.account_id for e in result.errors})} with errors, {len(findings)} finding(s)"])
+    print_lines(
+        [
+            f"rootcheck: checked {len(result.checked)} of {len(accounts)} account(s), "
+            f"{len({e.account_id for e in result.errors})} with errors, {len(findings)} finding(s)"
+        ]
+    )
     return exit_status(False, bool(result.errors), bool(findings))
 
 
 def summary_lines(summary: Summary) -> list[str]:
-    lines = [f"rootcheck: read {summary.documents} file(s), {summary.records} record(s)"
-             + (f", skipped {summary.skipped} record(s)" if summary.skipped else "")
-             + (f", {len(summary.errors)} input error(s)" if summary.errors else "")]
+    lines = [
+        f"rootcheck: read {summary.documents} file(s), {summary.records} record(s)"
+        + (f", skipped {summary.skipped} record(s)" if summary.skipped else "")
+        + (f", {len(summary.errors)} input error(s)" if summary.errors else "")
+    ]
     for error in summary.errors[:10]:
         lines.append(f"  not read: {error}")
     if len(summary.errors) > 10:
@@ -135,8 +161,15 @@ def _progress(unit: str, total: int | None = None) -> Iterator[tuple[Callable[[s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(unit, total=total)
         records = [0]
 

@@ -11,7 +11,7 @@ import gzip
 import os
 import sys
 import zlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from bot.checks.records import is_archive_file
 from bot.models import Document
@@ -23,8 +23,9 @@ class InputError(Exception):
     """An input that cannot be read at all: named, one line, exit status 2."""
 
 
-def iter_documents(spec: str, on_error: Callable[[str], None],
-                   keep: Callable[[str], bool] = lambda name: True) -> Iterator[Document]:
+def iter_documents(
+    spec: str, on_error: Callable[[str], None], keep: Callable[[str], bool] = lambda name: True
+) -> Iterator[Document]:
     """Documents named by one `--events`/`--credential-report` argument.
 
     `keep` prunes archive paths before they are opened (date folders outside the window).

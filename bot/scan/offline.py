@@ -13,14 +13,16 @@ envelopes, odd field types) takes the general path, so the findings and counts a
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
+
+from orjson import loads as _loads
 
 from bot.checks.cloudtrail import check_record, skip_reason
 from bot.checks.credential_report import check_root_row, parse_report, root_row
@@ -29,8 +31,6 @@ from bot.models import Document, Finding
 from bot.scan.inputs import InputError, iter_documents, read_bytes
 from bot.timeutil import parse_time
 
-from orjson import loads as _loads
-
 POOL_THRESHOLD = 8  # documents: below this a process pool costs more than it saves
 MAX_WARNINGS_PER_FILE = 5
 BATCH_BYTES = 128 * 1024  # a pool task is one document, or several small ones up to this many bytes
@@ -38,8 +38,20 @@ BATCH_DOCUMENTS = 64
 IN_FLIGHT_PER_WORKER = 3  # tasks queued per worker: keeps both cores busy, memory bounded
 
 # userIdentity.type values that are never root: the fast path skips them without a detector call.
-_NOT_ROOT = frozenset({"IAMUser", "AssumedRole", "AWSService", "AWSAccount", "FederatedUser", "SAMLUser",
-                       "WebIdentityUser", "IdentityCenterUser", "Directory", "Unknown"})
+_NOT_ROOT = frozenset(
+    {
+        "IAMUser",
+        "AssumedRole",
+        "AWSService",
+        "AWSAccount",
+        "FederatedUser",
+        "SAMLUser",
+        "WebIdentityUser",
+        "IdentityCenterUser",
+        "Directory",
+        "Unknown",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +169,13 @@ def analyse_report(document: Document, window: Window) -> DocumentResult:
 class OfflineScan:
     """Runs the analysis over every input and yields each finding once, as it is found."""
 
-    def __init__(self, window: Window, warn: Callable[[str], None],
-                 progress: Callable[[DocumentResult], None] | None = None, workers: int | None = None):
+    def __init__(
+        self,
+        window: Window,
+        warn: Callable[[str], None],
+        progress: Callable[[DocumentResult], None] | None = None,
+        workers: int | None = None,
+    ):
         self.window = window
         self.summary = Summary()
         self._warn = warn
@@ -170,8 +187,9 @@ class OfflineScan:
         for spec in report_specs:
             for document in iter_documents(spec, self._input_error):
                 yield from self._absorb(analyse_report(document, self.window))
-        documents = (doc for spec in event_specs
-                     for doc in iter_documents(spec, self._input_error, self.window.keeps_path))
+        documents = (
+            doc for spec in event_specs for doc in iter_documents(spec, self._input_error, self.window.keeps_path)
+        )
         for result in self._results(documents):
             yield from self._absorb(result)
 
@@ -254,8 +272,12 @@ def _check_records(items: list, hint: str | None, window: Window, result: Docume
     for item in items:
         if type(item) is dict:
             identity = item.get("userIdentity")
-            if type(identity) is dict and "Records" not in item and "Events" not in item \
-                    and "CloudTrailEvent" not in item:
+            if (
+                type(identity) is dict
+                and "Records" not in item
+                and "Events" not in item
+                and "CloudTrailEvent" not in item
+            ):
                 kind = identity.get("type")
                 name = item.get("eventName")
                 if type(kind) is str and kind and type(name) is str and name:

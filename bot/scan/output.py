@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Iterable
+from collections.abc import Iterable
+from typing import IO
 
 from bot.checks.grouping import group
 from bot.checks.story import span, story, title
@@ -30,19 +31,27 @@ def print_table(findings: Iterable[Finding], stream: IO[str] = sys.stdout) -> No
 
     findings = list(findings)
     by_id = {finding.id: finding for finding in findings}
-    alerts = sorted(group(findings, []).alerts.values(),
-                    key=lambda a: (rank(a.severity()), a.opened_at or "", a.id))
+    alerts = sorted(group(findings, []).alerts.values(), key=lambda a: (rank(a.severity()), a.opened_at or "", a.id))
     table = Table(title=f"rootcheck: {len(alerts)} alert(s) from {len(findings)} finding(s)", show_lines=True)
     for column in ("Severity", "Alert", "Kind", "Account", "When (UTC)", "Count", "What happened"):
         table.add_column(column, overflow="fold")
     for alert in alerts:
         opener = by_id[alert.id]
         severity = alert.severity()
-        table.add_row(Text(severity.upper(), style=SEVERITY_STYLE.get(severity, "")),
-                      *(Text(value) for value in (
-                          title(alert, opener), alert.kind, alert.account_id or "-",
-                          span(alert.summary.first, alert.summary.last), str(alert.summary.count),
-                          _details(alert, opener))))
+        table.add_row(
+            Text(severity.upper(), style=SEVERITY_STYLE.get(severity, "")),
+            *(
+                Text(value)
+                for value in (
+                    title(alert, opener),
+                    alert.kind,
+                    alert.account_id or "-",
+                    span(alert.summary.first, alert.summary.last),
+                    str(alert.summary.count),
+                    _details(alert, opener),
+                )
+            ),
+        )
     console = Console(file=stream, width=None if stream.isatty() else 200)
     console.print(table if alerts else "No findings.")
 
@@ -50,8 +59,11 @@ def print_table(findings: Iterable[Finding], stream: IO[str] = sys.stdout) -> No
 def _details(alert: Alert, opener: Finding) -> str:
     lines = [f"{label}: {text}" for label, text in story(alert)]
     if opener.source == "cloudtrail":
-        lines.insert(0, f"From {opener.source_ip or '-'} · {opener.user_agent or '-'} · {opener.region or '-'}"
-                        f" · MFA {_mfa(opener.mfa_used)}")
+        lines.insert(
+            0,
+            f"From {opener.source_ip or '-'} · {opener.user_agent or '-'} · {opener.region or '-'}"
+            f" · MFA {_mfa(opener.mfa_used)}",
+        )
     if alert.summary.count == 1:
         lines.append(opener.detail)
     return "\n".join(lines)
@@ -61,7 +73,6 @@ def print_lines(lines: Iterable[str], stream: IO[str] = sys.stderr) -> None:
     for line in lines:
         stream.write(line + "\n")
     stream.flush()
-
 
 
 def _mfa(value: bool | None) -> str:

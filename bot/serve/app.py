@@ -12,8 +12,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -24,11 +25,11 @@ from bot.metrics import Metrics
 from bot.serve.monitor import Monitor
 from bot.serve.operations import Operations
 from bot.slack import actions, commands, confirm_listeners
-from bot.slack.confirm import Confirmer
 from bot.slack.authz import Authorizer
-from bot.slack.people import People
+from bot.slack.confirm import Confirmer
 from bot.slack.delivery import Deliverer
 from bot.slack.notifier import Notifier, make_client
+from bot.slack.people import People
 from bot.store import Store
 from bot.sweeper import Sweeper
 from bot.timeutil import utcnow
@@ -67,15 +68,43 @@ def build_bot(settings, store: Store, clock=None, **collector_options) -> Operat
     holder = f"{socket.gethostname()}:{os.getpid()}"
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     sweeper = Sweeper(settings, **collector_options)
-    monitor = Monitor(store, sweeper, settings.channel, settings.lookback, settings.remind_after, holder,
-                      HIGH_RISK_EVENTS | frozenset(settings.high_risk_events), settings.owner_tag, **kwargs)
+    monitor = Monitor(
+        store,
+        sweeper,
+        settings.channel,
+        settings.lookback,
+        settings.remind_after,
+        holder,
+        HIGH_RISK_EVENTS | frozenset(settings.high_risk_events),
+        settings.owner_tag,
+        **kwargs,
+    )
     metrics = Metrics()
-    deliverer = Deliverer(store, Notifier(client), settings.remediation_url, settings.channel, monitor.account_name,
-                          settings.sweep_interval, settings.admins, holder, metrics=metrics, **kwargs)
+    deliverer = Deliverer(
+        store,
+        Notifier(client),
+        settings.remediation_url,
+        settings.channel,
+        monitor.account_name,
+        settings.sweep_interval,
+        settings.admins,
+        holder,
+        metrics=metrics,
+        **kwargs,
+    )
     people = People(client)
     authz = Authorizer(people, settings.admins, settings.channel, monitor.known, monitor.target)
-    confirmer = Confirmer(store, deliverer.notifier, people, monitor.known, monitor.account_name, holder,
-                          settings.confirm_timeout, settings.remind_after, clock or utcnow)
+    confirmer = Confirmer(
+        store,
+        deliverer.notifier,
+        people,
+        monitor.known,
+        monitor.account_name,
+        holder,
+        settings.confirm_timeout,
+        settings.remind_after,
+        clock or utcnow,
+    )
     return Operations(settings, store, monitor, deliverer, authz, metrics, holder, confirmer, **kwargs)
 
 
@@ -89,13 +118,18 @@ def build_app(settings, bot: Operations, work: Work, socket_mode: bool) -> App:
         # for every request until one succeeds, so a burst after start-up (or a slow Slack) held acks.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
 
-    app = App(client=client, authorize=authorize, token_verification_enabled=False,
-              signing_secret=None if socket_mode else settings.slack_signing_secret.get_secret_value(),
-              # Every listener acks and hands its work to `work`, so it returns at once: run it in the
-              # request thread and answer when it returns, rather than hand it to a second pool and poll
-              # (every 10 ms) for the ack: that made the median ack 2-3x slower in bench/ack_latency.py.
-              request_verification_enabled=not socket_mode, process_before_response=True,
-              listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="rootcheck-listener"))
+    app = App(
+        client=client,
+        authorize=authorize,
+        token_verification_enabled=False,
+        signing_secret=None if socket_mode else settings.slack_signing_secret.get_secret_value(),
+        # Every listener acks and hands its work to `work`, so it returns at once: run it in the
+        # request thread and answer when it returns, rather than hand it to a second pool and poll
+        # (every 10 ms) for the ack: that made the median ack 2-3x slower in bench/ack_latency.py.
+        request_verification_enabled=not socket_mode,
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="rootcheck-listener"),
+    )
 
     commands.register(app, commands.Commands(bot), work.submit, Busy)
     actions.register(app, bot, work.submit, Busy)
@@ -145,4 +179,5 @@ def _logged(job: Callable[[], None]) -> Callable[[], None]:
             job()
         except Exception:  # noqa: BLE001 - a listener's background work must never die silently
             log.exception("background work failed")
+
     return run

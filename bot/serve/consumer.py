@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.checks.cloudtrail import check_record, skip_reason
@@ -37,6 +37,7 @@ class Bot(Protocol):
     def placed(self, placed: Placed) -> None: ...
     def wake_delivery(self) -> None: ...
 
+
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +57,7 @@ class Consumer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rootcheck-queue", daemon=True)
 
-    def start(self) -> "Consumer":
+    def start(self) -> Consumer:
         self._thread.start()
         return self
 
@@ -68,13 +69,23 @@ class Consumer:
 
     def health(self) -> dict:
         """For /healthz: state, counts and a code of the fixed list; no queue URL, no AWS message."""
-        return {"state": self.state, "messages": self.messages, "errors": self.errors,
-                "lag_seconds": self.lag_seconds, **health.error(health.queue_code(self.last_error_code))}
+        return {
+            "state": self.state,
+            "messages": self.messages,
+            "errors": self.errors,
+            "lag_seconds": self.lag_seconds,
+            **health.error(health.queue_code(self.last_error_code)),
+        }
 
     def status(self) -> dict:
-        return {"state": self.state, "messages": self.messages, "errors": self.errors,
-                "last_error": self.last_error, "lag_seconds": self.lag_seconds,
-                "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None}
+        return {
+            "state": self.state,
+            "messages": self.messages,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "lag_seconds": self.lag_seconds,
+            "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
+        }
 
     def _loop(self) -> None:
         from bot.aws.queue import QueueError  # noqa: PLC0415
@@ -118,19 +129,21 @@ class Consumer:
 
     def _one(self, message: dict) -> str | Finding:
         self.messages += 1
-        self.last_message_at = datetime.now(timezone.utc)
+        self.last_message_at = datetime.now(UTC)
         sent = (message.get("Attributes") or {}).get("SentTimestamp")
         if sent:
             self.lag_seconds = round(time.time() - int(sent) / 1000, 3)
         try:
             event = json.loads(message.get("Body") or "")
         except ValueError:
-            return self._count("unparseable", "message %s is not JSON; left for the dead-letter queue",
-                               message.get("MessageId"))
+            return self._count(
+                "unparseable", "message %s is not JSON; left for the dead-letter queue", message.get("MessageId")
+            )
         record, why = accept_event(event)
         if record is None or skip_reason(record):
-            return self._count("dropped", "message %s dropped: %s", message.get("MessageId"),
-                               why or skip_reason(record))
+            return self._count(
+                "dropped", "message %s dropped: %s", message.get("MessageId"), why or skip_reason(record)
+            )
         finding = check_record(record)
         if finding is None:
             return self._count("no_finding", "message %s: not a root event", message.get("MessageId"), level=10)

@@ -28,8 +28,14 @@ def run(settings: Settings) -> int:
             checks.append(Check("aws", "accounts", False, str(exc), "fix the account configuration"))
         checks += probe_accounts(sweeper.sessions, accounts, settings.all_regions, settings.concurrency)
     channels = list(dict.fromkeys([c for c in [settings.channel, *(a.channel for a in accounts)] if c]))
-    checks += probe_slack(secret(settings.slack_bot_token), secret(settings.slack_app_token),
-                          settings.slack_signing_secret is not None, settings.slack_api_url, channels, accounts)
+    checks += probe_slack(
+        secret(settings.slack_bot_token),
+        secret(settings.slack_app_token),
+        settings.slack_signing_secret is not None,
+        settings.slack_api_url,
+        channels,
+        accounts,
+    )
     if not settings.channel:
         checks.append(Check("slack", "ROOTCHECK_CHANNEL", False, "not set", "set the alert channel's ID (C…)"))
     print_checks(checks)
@@ -45,8 +51,13 @@ def print_checks(checks: list[Check]) -> None:
     for column in ("", "Area", "Checked", "Result", "How to fix"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        table.add_row(Text("ok" if check.ok else "FAIL", style="green" if check.ok else "bold red"),
-                      Text(check.area), Text(check.subject), Text(check.detail), Text(check.fix))
+        table.add_row(
+            Text("ok" if check.ok else "FAIL", style="green" if check.ok else "bold red"),
+            Text(check.area),
+            Text(check.subject),
+            Text(check.detail),
+            Text(check.fix),
+        )
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
     console.print(table)
     failed = sum(not check.ok for check in checks)

@@ -21,11 +21,19 @@ FIX = {
     "queue_missing": "check ROOTCHECK_QUEUE_URL: the queue does not exist",
     "queue_unavailable": "SQS is failing; rootcheck keeps retrying",
 }
-_SLACK = {"not_in_channel": "slack_not_in_channel", "channel_not_found": "slack_channel",
-          "is_archived": "slack_channel", "invalid_auth": "slack_token", "token_revoked": "slack_token",
-          "account_inactive": "slack_token", "not_authed": "slack_token", "missing_scope": "slack_scope",
-          "message_not_found": "slack_message", "cant_update_message": "slack_message",
-          "edit_window_closed": "slack_message"}
+_SLACK = {
+    "not_in_channel": "slack_not_in_channel",
+    "channel_not_found": "slack_channel",
+    "is_archived": "slack_channel",
+    "invalid_auth": "slack_token",
+    "token_revoked": "slack_token",
+    "account_inactive": "slack_token",
+    "not_authed": "slack_token",
+    "missing_scope": "slack_scope",
+    "message_not_found": "slack_message",
+    "cant_update_message": "slack_message",
+    "edit_window_closed": "slack_message",
+}
 
 
 def error(code: str | None) -> dict:

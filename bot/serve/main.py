@@ -36,8 +36,10 @@ def main() -> int:
     except StoreError as exc:
         raise ConfigError(str(exc)) from None
     if store.is_sqlite and not store.leadership.try_acquire():
-        raise ConfigError(f"ROOTCHECK_DATABASE_URL: another rootcheck serve already runs the scheduler on "
-                          f"{store.engine.url.database}; SQLite supports one replica, use PostgreSQL for several")
+        raise ConfigError(
+            f"ROOTCHECK_DATABASE_URL: another rootcheck serve already runs the scheduler on "
+            f"{store.engine.url.database}; SQLite supports one replica, use PostgreSQL for several"
+        )
     return _run(settings, store, socket_mode)
 
 
@@ -48,12 +50,16 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
     bot = build_bot(settings, store)
     work = Work()
     app = build_app(settings, bot, work, socket_mode)
-    server = create_server(wsgi_app(bot, None if socket_mode else app),
-                           host=settings.host, port=settings.port, threads=HTTP_THREADS, ident="rootcheck")
+    server = create_server(
+        wsgi_app(bot, None if socket_mode else app),
+        host=settings.host,
+        port=settings.port,
+        threads=HTTP_THREADS,
+        ident="rootcheck",
+    )
     http = threading.Thread(target=server.run, name="rootcheck-http", daemon=True)
     http.start()
-    log.info("listening on %s:%s (%s mode)", settings.host, server.effective_port,
-             "Socket" if socket_mode else "HTTP")
+    log.info("listening on %s:%s (%s mode)", settings.host, server.effective_port, "Socket" if socket_mode else "HTTP")
     app_token = settings.slack_app_token
     socket_handler = start_socket_mode(app, app_token.get_secret_value()) if app_token is not None else None
     # reminders are checked often enough for ROOTCHECK_REMIND_AFTER to mean what it says
@@ -73,8 +79,9 @@ def _run(settings: Settings, store, socket_mode: bool) -> int:
         socket_handler.close()
     finished = bot.scheduler.stop(timeout=STOP_TIMEOUT)
     if not finished:
-        log.warning("stopping: a job did not finish within %ss; what it left is picked up at the next start",
-                    STOP_TIMEOUT)
+        log.warning(
+            "stopping: a job did not finish within %ss; what it left is picked up at the next start", STOP_TIMEOUT
+        )
     work.shutdown()
     server.close()
     store.close()

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from bot.checks.fingerprint import finding_id
 from bot.models import HYGIENE_KINDS, SIGNIN_REGION, Account, AccountError, Evidence, Finding, Window
@@ -64,9 +65,18 @@ class _Account:
 
 
 class Monitor:
-    def __init__(self, store: Store, sweeper: Sweeper, channel: str | None, lookback: timedelta, remind_after: timedelta,
-                 holder: str, high_risk: frozenset[str], owner_tag: str | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        store: Store,
+        sweeper: Sweeper,
+        channel: str | None,
+        lookback: timedelta,
+        remind_after: timedelta,
+        holder: str,
+        high_risk: frozenset[str],
+        owner_tag: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.store = store
         self.sweeper = sweeper
         self.channel = channel
@@ -133,15 +143,24 @@ class Monitor:
                 self._absorb(evidence, found, seen[evidence.account.id], now, outcome, held)
 
         try:
-            self.sweeper.sweep(accounts, window=lambda a, region: Window(self._start(seen[a.id], region, now), now),
-                               report_due=lambda a: report_due(a.id, seen[a.id].state["report_seen_at"], now,
-                                                               REPORT_CADENCE),
-                               report_since=lambda a: seen[a.id].state.get("report_seen_at") or now - self.lookback,
-                               mfa_since=lambda a: seen[a.id].state["mfa_off_since"], on_part=part)
+            self.sweeper.sweep(
+                accounts,
+                window=lambda a, region: Window(self._start(seen[a.id], region, now), now),
+                report_due=lambda a: report_due(a.id, seen[a.id].state["report_seen_at"], now, REPORT_CADENCE),
+                report_since=lambda a: seen[a.id].state.get("report_seen_at") or now - self.lookback,
+                mfa_since=lambda a: seen[a.id].state["mfa_off_since"],
+                on_part=part,
+            )
         finally:  # a sweep that fails half-way still lets its held findings out
             self._release_held(held, now)
-        self.store.state.sweep_finished(sweep_id, self.clock(), outcome.accounts - len(outcome.unchecked),
-                                        outcome.errors, len(outcome.new_findings), len(outcome.unchecked))
+        self.store.state.sweep_finished(
+            sweep_id,
+            self.clock(),
+            outcome.accounts - len(outcome.unchecked),
+            outcome.errors,
+            len(outcome.new_findings),
+            len(outcome.unchecked),
+        )
         return outcome
 
     def ingest(self, findings: Iterable[Finding]) -> Placed:
@@ -159,8 +178,15 @@ class Monitor:
         return len(held)
 
     # one part at a time -----------------------------------------------------------------------
-    def _absorb(self, evidence: Evidence, found: list[Finding], seen: _Account, now: datetime,
-                outcome: SweepOutcome, held: list[Finding]) -> None:
+    def _absorb(
+        self,
+        evidence: Evidence,
+        found: list[Finding],
+        seen: _Account,
+        now: datetime,
+        outcome: SweepOutcome,
+        held: list[Finding],
+    ) -> None:
         account = evidence.account.id
         outcome.errors.extend(evidence.errors)
         if evidence.part == "page":
@@ -176,12 +202,26 @@ class Monitor:
         else:
             self._done(evidence, seen, now, outcome, held)
 
-    def _lookups(self, account: str, evidence: Evidence, seen: _Account, now: datetime, outcome: SweepOutcome,
-                 held: list[Finding]) -> None:
+    def _lookups(
+        self,
+        account: str,
+        evidence: Evidence,
+        seen: _Account,
+        now: datetime,
+        outcome: SweepOutcome,
+        held: list[Finding],
+    ) -> None:
         region = evidence.region or SIGNIN_REGION
         if region in seen.unstored:
-            evidence.errors.append(AccountError(account, "NotStored", "findings read in this Region could not be "
-                                                "stored", "see the store's error in the logs", region))
+            evidence.errors.append(
+                AccountError(
+                    account,
+                    "NotStored",
+                    "findings read in this Region could not be stored",
+                    "see the store's error in the logs",
+                    region,
+                )
+            )
             outcome.errors.append(evidence.errors[-1])
         if not evidence.errors:
             self.store.cursors.advanced(account, region, evidence.window.end if evidence.window else now)
@@ -195,8 +235,16 @@ class Monitor:
             gap = self._coverage_gap(account, evidence.errors[0], seen.cursors.get(region), region)
             self._store([gap], now, outcome, held)
 
-    def _report(self, account: str, evidence: Evidence, found: list[Finding], seen: _Account, now: datetime,
-                outcome: SweepOutcome, held: list[Finding]) -> None:
+    def _report(
+        self,
+        account: str,
+        evidence: Evidence,
+        found: list[Finding],
+        seen: _Account,
+        now: datetime,
+        outcome: SweepOutcome,
+        held: list[Finding],
+    ) -> None:
         if evidence.errors:
             return  # no hygiene finding is resolved without a good report
         self._store(found, now, outcome, held)
@@ -205,14 +253,18 @@ class Monitor:
         mfa_off = any(f.kind == "root_mfa_disabled" for f in found)
         report_time = iso_z(evidence.report_time) if evidence.report_time else None
         state = seen.state
-        state["mfa_off_since"] = (state["mfa_off_since"] or report_time) if mfa_off else (
-            None if evidence.report_row is not None else state["mfa_off_since"])
+        state["mfa_off_since"] = (
+            (state["mfa_off_since"] or report_time)
+            if mfa_off
+            else (None if evidence.report_row is not None else state["mfa_off_since"])
+        )
         if evidence.report_time is not None:
             state["report_seen_at"] = evidence.report_time
         self.store.state.report_seen(account, evidence.report_time, state["mfa_off_since"])
 
-    def _done(self, evidence: Evidence, seen: _Account, now: datetime, outcome: SweepOutcome,
-              held: list[Finding]) -> None:
+    def _done(
+        self, evidence: Evidence, seen: _Account, now: datetime, outcome: SweepOutcome, held: list[Finding]
+    ) -> None:
         account = evidence.account.id
         if evidence.alias and account in self.accounts and not self.accounts[account].name:
             known = self.accounts[account]
@@ -222,15 +274,24 @@ class Monitor:
             self.store.state.account_checked(account, now)
             self.store.alerts.resolve_region_gap(account, None, now)
             return
-        error = (evidence.errors or seen.failed or [AccountError(account, "NotChecked", "its sign-ins were not read")])[0]
+        error = (evidence.errors or seen.failed or [AccountError(account, "NotChecked", "its sign-ins were not read")])[
+            0
+        ]
         outcome.unchecked.add(account)
         failures = self.store.state.account_failed(account, error.line())
         if failures >= GAP_AFTER:
             since = seen.state.get("last_checked_at")
             self._store([self._coverage_gap(account, error, since, None)], now, outcome, held)
 
-    def _store_region(self, region: str, found: list[Finding], seen: _Account, now: datetime, outcome: SweepOutcome,
-                      held: list[Finding]) -> None:
+    def _store_region(
+        self,
+        region: str,
+        found: list[Finding],
+        seen: _Account,
+        now: datetime,
+        outcome: SweepOutcome,
+        held: list[Finding],
+    ) -> None:
         try:
             self._store(found, now, outcome, held)
         except Exception:
@@ -247,11 +308,17 @@ class Monitor:
     def _coverage_gap(self, account: str, error: AccountError, since: datetime | None, region: str | None) -> Finding:
         last = iso_z(since) if since else "never"
         where = f"Region {region} of this account" if region else "this account"
-        return Finding(id=finding_id("rootcheck", account, "coverage_gap", region or "", last), kind="coverage_gap",
-                       severity="high", account_id=account, source="rootcheck", region=region,
-                       detail=f"{where[0].upper()}{where[1:]} could not be checked in {GAP_AFTER} sweeps in a row "
-                              f"(last success: {last}). Last error: {error.code}: {error.message}. "
-                              f"{error.hint}".strip())
+        return Finding(
+            id=finding_id("rootcheck", account, "coverage_gap", region or "", last),
+            kind="coverage_gap",
+            severity="high",
+            account_id=account,
+            source="rootcheck",
+            region=region,
+            detail=f"{where[0].upper()}{where[1:]} could not be checked in {GAP_AFTER} sweeps in a row "
+            f"(last success: {last}). Last error: {error.code}: {error.message}. "
+            f"{error.hint}".strip(),
+        )
 
     def _release_held(self, held: list[Finding], now: datetime) -> None:
         """More than DIGEST_OVER of one kind for one channel go out as one digest; the rest alone."""

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from bot.metrics import Metrics, label
 from bot.models import AlertRecord
@@ -30,8 +31,18 @@ SCAN_LEASE = timedelta(hours=1)
 
 
 class Operations:
-    def __init__(self, settings: Settings, store: Store, monitor: Monitor, deliverer: Deliverer, authz: Authorizer,
-                 metrics: Metrics, holder: str, confirmer: Confirmer, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        monitor: Monitor,
+        deliverer: Deliverer,
+        authz: Authorizer,
+        metrics: Metrics,
+        holder: str,
+        confirmer: Confirmer,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.settings = settings
         self.store = store
         self.monitor = monitor
@@ -69,8 +80,13 @@ class Operations:
             self.metrics.aws_errors.labels(code=label(error.code)).inc()
             log.warning("account not checked: %s", error.line())
         self.placed(outcome.placed)
-        log.info("sweep finished: %d account(s), %d failed, %d new finding(s) in %d new alert(s)", outcome.accounts,
-                 failed, len(outcome.new_findings), len(outcome.placed.opened))
+        log.info(
+            "sweep finished: %d account(s), %d failed, %d new finding(s) in %d new alert(s)",
+            outcome.accounts,
+            failed,
+            len(outcome.new_findings),
+            len(outcome.placed.opened),
+        )
         self.wake_delivery()
         return outcome
 
@@ -137,8 +153,10 @@ class Operations:
         holder = f"{user}/{uuid.uuid4().hex[:8]}"  # one lease per request: a holder would renew its own
         if not self.store.state.take_lease("scan", holder, SCAN_LEASE, now, detail=now.isoformat()):
             running = self.store.state.lease("scan", now) or {}
-            answer(f":hourglass: A scan is already running, started by <@{running.get('holder', '?').split('/')[0]}> "
-                   f"at {running.get('detail', '?')[:19].replace('T', ' ')} UTC.")
+            answer(
+                f":hourglass: A scan is already running, started by <@{running.get('holder', '?').split('/')[0]}> "
+                f"at {running.get('detail', '?')[:19].replace('T', ' ')} UTC."
+            )
             return
         self.store.state.audit(now, user, "scan", ",".join(only or []) or "all")
         answer(":mag: Scan started. I will post here when it is done.")
@@ -158,18 +176,27 @@ class Operations:
         # CloudTrail's eventTime has whole seconds: a sign-in in the announcement's own second is inside
         self.store.state.expect(account, now.replace(microsecond=0), duration, user, reason)
         self.store.state.audit(now, user, "expect", account, f"{duration} {reason}")
-        self.deliverer.announce(self.monitor.target(account), {
-            "kind": "expect", "user": user, "account": account, "name": self.monitor.account_name(account),
-            "until": (now + duration).isoformat(), "reason": reason})
+        self.deliverer.announce(
+            self.monitor.target(account),
+            {
+                "kind": "expect",
+                "user": user,
+                "account": account,
+                "name": self.monitor.account_name(account),
+                "until": (now + duration).isoformat(),
+                "reason": reason,
+            },
+        )
 
     def cancel_expectation(self, user: str, account: str) -> int:
         now = self.clock()
         closed = self.store.state.cancel_expectation(account, user, now)
         if closed:
             self.store.state.audit(now, user, "expect_cancel", account)
-            self.deliverer.announce(self.monitor.target(account), {
-                "kind": "expect_cancel", "user": user, "account": account,
-                "name": self.monitor.account_name(account)})
+            self.deliverer.announce(
+                self.monitor.target(account),
+                {"kind": "expect_cancel", "user": user, "account": account, "name": self.monitor.account_name(account)},
+            )
         return closed
 
     # health ---------------------------------------------------------------------------------
@@ -183,11 +210,14 @@ class Operations:
             return False, {"status": "unhealthy", "store": f"error: {exc.__class__.__name__}"}
         finished = last.finished_at if last else None
         fresh = self.clock() - (finished or self.started_at) < 3 * self.settings.sweep_interval
-        body = {"status": "ok" if fresh else "unhealthy", "store": store,
-                "last_sweep_finished_at": finished.isoformat() if finished else None,
-                "failing_accounts": last.failed if last else 0,
-                "slack": health.error(health.slack_code(self.deliverer.health.code)),
-                "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}
+        body = {
+            "status": "ok" if fresh else "unhealthy",
+            "store": store,
+            "last_sweep_finished_at": finished.isoformat() if finished else None,
+            "failing_accounts": last.failed if last else 0,
+            "slack": health.error(health.slack_code(self.deliverer.health.code)),
+            "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby",
+        }
         if self.setup_error:
             body["sweep_error"] = health.error(self.setup_error[0])
         if self.consumer is not None:
@@ -203,15 +233,23 @@ class Operations:
         failing = [a for a in self.store.state.failing_accounts() if visible is None or a["account_id"] in visible]
         alerts = self.store.alerts.open_alerts(accounts=visible, limit=10000)
         slack = self.deliverer.health
-        return {"healthy": healthy, "last_sweep": last.__dict__ if last else None, "failing": failing, "slack": {"error": slack.code, "fix": slack.fix},
-                "open_alerts": sum(a.state == "posted" for a in alerts),
-                "failed_alerts": sum(a.state == "failed" for a in alerts),
-                "pending": sum(a.state in ("pending", "posting") for a in alerts),
-                "queue": self.consumer.status() if self.consumer is not None and visible is None else None,
-                "sweep_error": self.setup_error[1] if self.setup_error and visible is None else None,
-                "expected": [e for e in self.store.state.open_expectations(self.clock())
-                             if visible is None or e.account_id in visible],
-                "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby"}
+        return {
+            "healthy": healthy,
+            "last_sweep": last.__dict__ if last else None,
+            "failing": failing,
+            "slack": {"error": slack.code, "fix": slack.fix},
+            "open_alerts": sum(a.state == "posted" for a in alerts),
+            "failed_alerts": sum(a.state == "failed" for a in alerts),
+            "pending": sum(a.state in ("pending", "posting") for a in alerts),
+            "queue": self.consumer.status() if self.consumer is not None and visible is None else None,
+            "sweep_error": self.setup_error[1] if self.setup_error and visible is None else None,
+            "expected": [
+                e
+                for e in self.store.state.open_expectations(self.clock())
+                if visible is None or e.account_id in visible
+            ],
+            "scheduler": "leader" if self.scheduler and self.scheduler.leading else "standby",
+        }
 
     def _observe_freshness(self, record: AlertRecord) -> None:
         opener = record.opener

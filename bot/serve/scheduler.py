@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -39,12 +40,19 @@ class Jobs(Protocol):
     def purge(self) -> None: ...
     def reconcile(self) -> None: ...
 
+
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, bot: Jobs, interval: timedelta, deliver_every: float = 2.0, remind_every: float = 30.0,
-                 lease_every: float | None = None):
+    def __init__(
+        self,
+        bot: Jobs,
+        interval: timedelta,
+        deliver_every: float = 2.0,
+        remind_every: float = 30.0,
+        lease_every: float | None = None,
+    ):
         self.bot = bot
         self.interval = interval
         self.deliver_every = deliver_every
@@ -67,12 +75,24 @@ class Scheduler:
         s.add_job(self._lead, "interval", seconds=self.lease_every, id="lease", next_run_time=utcnow())
         # Paused until this replica holds the lock: `_lead` starts it at once then (at start-up and on
         # takeover), so the first sweep is not skipped while the lock is still being taken.
-        s.add_job(self._guarded(self.bot.sweep), "interval", seconds=self.interval.total_seconds(), id="sweep",
-                  misfire_grace_time=grace, next_run_time=None)
-        s.add_job(self._guarded(self.bot.deliver), "interval", seconds=self.deliver_every, id="deliver",
-                  misfire_grace_time=grace)
-        s.add_job(self._guarded(self.bot.remind), "interval", seconds=self.remind_every, id="remind",
-                  misfire_grace_time=grace)
+        s.add_job(
+            self._guarded(self.bot.sweep),
+            "interval",
+            seconds=self.interval.total_seconds(),
+            id="sweep",
+            misfire_grace_time=grace,
+            next_run_time=None,
+        )
+        s.add_job(
+            self._guarded(self.bot.deliver),
+            "interval",
+            seconds=self.deliver_every,
+            id="deliver",
+            misfire_grace_time=grace,
+        )
+        s.add_job(
+            self._guarded(self.bot.remind), "interval", seconds=self.remind_every, id="remind", misfire_grace_time=grace
+        )
         s.add_job(self._guarded(self.bot.purge), "interval", hours=24, id="purge", misfire_grace_time=3600)
         s.start()
 
@@ -129,5 +149,6 @@ class Scheduler:
                 with self._idle:
                     self._running -= 1
                     self._idle.notify_all()
+
         run.__name__ = getattr(job, "__name__", "job")
         return run

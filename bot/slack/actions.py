@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bot.slack.ids import ACK_ACTION, REMEDIATION_ACTION
-from bot.slack.ports import Bot
 from bot.slack.notifier import SlackError
+from bot.slack.ports import Bot
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,9 @@ REFUSAL = ":no_entry: You are not allowed to acknowledge rootcheck alerts. Ask a
 BUSY = ":hourglass: rootcheck is busy right now; please press the button again in a minute."
 
 
-def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None],
-             busy: type[Exception] = Exception) -> None:
+def register(
+    app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], busy: type[Exception] = Exception
+) -> None:
 
     @app.action(ACK_ACTION)
     def on_ack(ack, body, action, respond):
@@ -35,8 +37,9 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None],
         ack()  # a URL button still sends an interaction; nothing else to do
 
 
-def acknowledge(bot: Bot, alert_id: str, user: str, channel: str | None,
-                respond: Callable[..., Any] | None = None) -> None:
+def acknowledge(
+    bot: Bot, alert_id: str, user: str, channel: str | None, respond: Callable[..., Any] | None = None
+) -> None:
     """Check the user against the alert's own channel, then store the ack once and update it in place."""
     record = bot.store.alerts.get(alert_id)
     if record is None:

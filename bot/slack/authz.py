@@ -13,7 +13,7 @@ Every lookup failure refuses (fails closed).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -25,8 +25,14 @@ _LOOKUP_ERRORS = (SlackApiError, SlackRequestError, OSError)
 
 
 class Authorizer:
-    def __init__(self, people: People, admins: list[str], default_channel: str | None,
-                 account: Callable[[str | None], Account | None], channel_of: Callable[[str | None], str | None]):
+    def __init__(
+        self,
+        people: People,
+        admins: list[str],
+        default_channel: str | None,
+        account: Callable[[str | None], Account | None],
+        channel_of: Callable[[str | None], str | None],
+    ):
         self.people = people
         self.admins = admins
         self.default_channel = default_channel
@@ -35,15 +41,26 @@ class Authorizer:
 
     def may_act(self, user: str, account_id: str | None) -> bool:
         """Scan or `expect` one account (`account_id`), or scan them all (None)."""
-        return self._safely(lambda: self._admin(user) or (
-            account_id is not None and self._owner(user, account_id)) or (
-            not self.admins and self._member(user, self.channel_of(account_id) if account_id else
-                                             self.default_channel)))
+        return self._safely(
+            lambda: (
+                self._admin(user)
+                or (account_id is not None and self._owner(user, account_id))
+                or (
+                    not self.admins
+                    and self._member(user, self.channel_of(account_id) if account_id else self.default_channel)
+                )
+            )
+        )
 
     def may_ack(self, user: str, channel: str | None, account_id: str | None) -> bool:
         """Acknowledge an alert posted in `channel` about `account_id` (None: a digest)."""
-        return self._safely(lambda: self._admin(user) or (account_id is not None and self._owner(user, account_id))
-                            or (not self.admins and self._member(user, channel)))
+        return self._safely(
+            lambda: (
+                self._admin(user)
+                or (account_id is not None and self._owner(user, account_id))
+                or (not self.admins and self._member(user, channel))
+            )
+        )
 
     def visible(self, user: str, account_ids: Iterable[str]) -> set[str] | None:
         """The accounts `user` may see by name; None means all of them (and any to come)."""
@@ -54,8 +71,11 @@ class Authorizer:
             mine = {a for a in account_ids if self._owner(user, a)}
             if not self.admins:
                 channels = {a: self.channel_of(a) for a in account_ids if a not in mine}
-                mine |= {a for a, channel in channels.items() if channel != self.default_channel
-                         and self._member(user, channel)}
+                mine |= {
+                    a
+                    for a, channel in channels.items()
+                    if channel != self.default_channel and self._member(user, channel)
+                }
             return mine
         except _LOOKUP_ERRORS as exc:
             log.warning("cannot tell which accounts %s may see (%s): showing none", user, exc.__class__.__name__)

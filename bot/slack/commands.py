@@ -9,9 +9,10 @@ the command was typed in.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from bot.slack.blocks import text_blocks
 from bot.slack.escape import mrkdwn
@@ -19,15 +20,17 @@ from bot.slack.ids import COMMAND
 from bot.slack.ports import Bot
 from bot.timeutil import parse_duration
 
-HELP = (f"*{COMMAND}* watches the AWS accounts for use of the root user.\n"
-        f"• `{COMMAND} status`: last sweep, accounts that could not be checked, open alerts\n"
-        f"• `{COMMAND} open`: alerts nobody has acknowledged yet\n"
-        f"• `{COMMAND} accounts`: the accounts being watched\n"
-        f"• `{COMMAND} scan [ACCOUNT_ID]`: sweep now (allowed users)\n"
-        f"• `{COMMAND} expect ACCOUNT_ID DURATION REASON`: announce planned root use, e.g. "
-        f"`{COMMAND} expect 111122223333 2h support plan change` (allowed users)\n"
-        f"• `{COMMAND} expect cancel ACCOUNT_ID`: close that account's announced window now\n"
-        f"• `{COMMAND} help`: this text")
+HELP = (
+    f"*{COMMAND}* watches the AWS accounts for use of the root user.\n"
+    f"• `{COMMAND} status`: last sweep, accounts that could not be checked, open alerts\n"
+    f"• `{COMMAND} open`: alerts nobody has acknowledged yet\n"
+    f"• `{COMMAND} accounts`: the accounts being watched\n"
+    f"• `{COMMAND} scan [ACCOUNT_ID]`: sweep now (allowed users)\n"
+    f"• `{COMMAND} expect ACCOUNT_ID DURATION REASON`: announce planned root use, e.g. "
+    f"`{COMMAND} expect 111122223333 2h support plan change` (allowed users)\n"
+    f"• `{COMMAND} expect cancel ACCOUNT_ID`: close that account's announced window now\n"
+    f"• `{COMMAND} help`: this text"
+)
 VERBS = ("status", "open", "accounts", "scan", "expect")  # `help` is answered in the ack itself
 MAX_EXPECT = timedelta(days=7)
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -87,8 +90,12 @@ def scan_args(args: list[str]) -> list[str] | None:
 BUSY = ":hourglass: rootcheck is busy right now; please try again in a minute."
 
 
-def register(app: Any, handle: Callable[[Request, Callable[[str], None]], None],
-             submit: Callable[[Callable[[], None]], None], busy: type[Exception] = Exception) -> None:
+def register(
+    app: Any,
+    handle: Callable[[Request, Callable[[str], None]], None],
+    submit: Callable[[Callable[[], None]], None],
+    busy: type[Exception] = Exception,
+) -> None:
     """Wire `/rootcheck` into the Bolt app; `handle` does the work on the pool via `submit`."""
 
     @app.command(COMMAND)
@@ -161,15 +168,20 @@ class Commands:
         if cancelled is not None:
             self._require(request, cancelled, "cancel announced root use there")
             closed = self.bot.cancel_expectation(request.user, cancelled)
-            answer(f":calendar: Closed {closed} announced window(s) for `{cancelled}`." if closed else
-                   f":calendar: No announced window is open for `{cancelled}`.")
+            answer(
+                f":calendar: Closed {closed} announced window(s) for `{cancelled}`."
+                if closed
+                else f":calendar: No announced window is open for `{cancelled}`."
+            )
             return
         account, duration, reason = expect_args(request.args)
         self._require(request, account, "announce root use there")
         self.bot.expect(request.user, account, duration, reason)
-        answer(f":calendar: Noted: root use in `{account}` is expected for {mrkdwn(request.args[1])}, announced by "
-               f"<@{request.user}>: {mrkdwn(reason)}. Alerts in that window are still posted, marked expected; "
-               f"the announcement is in the account's alert channel.")
+        answer(
+            f":calendar: Noted: root use in `{account}` is expected for {mrkdwn(request.args[1])}, announced by "
+            f"<@{request.user}>: {mrkdwn(reason)}. Alerts in that window are still posted, marked expected; "
+            f"the announcement is in the account's alert channel."
+        )
 
     def _visible(self, request: Request, account_ids: list[str] | None = None) -> set[str] | None:
         """The accounts this user may see by name; a user who may see none is told so."""
@@ -177,12 +189,14 @@ class Commands:
             account_ids = list(self.bot.monitor.accounts) or [a.id for a in self.bot.monitor.refresh_accounts()]
         visible = self.bot.authz.visible(request.user, account_ids)
         if visible is not None and not visible:
-            raise CommandError("you may not see rootcheck's accounts. Ask a rootcheck admin, or join an "
-                               "account's alert channel.")
+            raise CommandError(
+                "you may not see rootcheck's accounts. Ask a rootcheck admin, or join an account's alert channel."
+            )
         return visible
 
     def _require(self, request: Request, account_id: str | None, what: str) -> None:
         if not self.bot.authz.may_act(request.user, account_id):
-            self.bot.store.state.audit(self.bot.clock(), request.user, "refused", request.verb,
-                                       " ".join(request.args)[:200])
+            self.bot.store.state.audit(
+                self.bot.clock(), request.user, "refused", request.verb, " ".join(request.args)[:200]
+            )
             raise CommandError(f"you are not allowed to {what}. Ask a rootcheck admin.")

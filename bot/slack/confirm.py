@@ -1,4 +1,4 @@
-""""Was this you?": ask an account's owners in direct messages, take the first answer, call the admins
+""" "Was this you?": ask an account's owners in direct messages, take the first answer, call the admins
 on "No" or when nobody answers in time.
 
 Asked once per alert (a root session or root credentials alert, not expected, in an account with
@@ -9,9 +9,10 @@ crash never sends it twice; the deadline lives in the store, so a restart never 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -28,15 +29,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_ASKED = 20  # direct messages per alert; the other owners are named in the alert
 ASKED_GROUPINGS = (SESSION, CREDENTIALS)
-UNREACHABLE = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "users_not_found",
-                         "user_is_restricted", "channel_not_found"})
+UNREACHABLE = frozenset(
+    {"user_not_found", "user_disabled", "cannot_dm_bot", "users_not_found", "user_is_restricted", "channel_not_found"}
+)
 POST_DEADLINE = timedelta(minutes=5)
 
 
 class Confirmer:
-    def __init__(self, store: Store, notifier: Notifier, people: People, account: Callable[[str | None], Account | None],
-                 names: Names, holder: str, timeout: timedelta, remind_after: timedelta,
-                 clock: Callable[[], datetime], retry_base: float = 5.0):
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        people: People,
+        account: Callable[[str | None], Account | None],
+        names: Names,
+        holder: str,
+        timeout: timedelta,
+        remind_after: timedelta,
+        clock: Callable[[], datetime],
+        retry_base: float = 5.0,
+    ):
         self.alerts, self.questions, self.state = store.alerts, store.questions, store.state
         self.notifier = notifier
         self.people = people
@@ -92,11 +104,12 @@ class Confirmer:
             return 0
         try:
             dm = self.notifier.open_dm(question.user_id)
-            _, ts = self.notifier.post(dm, render_question(record, question.user_id, self.names,
-                                                           self._permalink(record)))
+            _, ts = self.notifier.post(
+                dm, render_question(record, question.user_id, self.names, self._permalink(record))
+            )
         except SlackError as exc:
             permanent = exc.code in UNREACHABLE or exc.permanent
-            retry = None if permanent else self.clock() + timedelta(seconds=self.retry_base * 2 ** question.attempts)
+            retry = None if permanent else self.clock() + timedelta(seconds=self.retry_base * 2**question.attempts)
             self.questions.not_sent(question, self.holder, str(exc), retry)
             log.warning("could not ask %s about %s: %s", question.user_id, question.alert_id, exc.code)
             return 0
@@ -127,8 +140,12 @@ class Confirmer:
             if record is None or question.dm_channel is None or question.ts is None:
                 continue
             try:
-                self.notifier.update(question.dm_channel, question.ts, render_question(
-                    record, question.user_id, self.names, self._permalink(record)), paced=False)
+                self.notifier.update(
+                    question.dm_channel,
+                    question.ts,
+                    render_question(record, question.user_id, self.names, self._permalink(record)),
+                    paced=False,
+                )
             except SlackError as exc:
                 log.warning("could not update the question to %s: %s", question.user_id, exc.code)
                 if not exc.permanent:

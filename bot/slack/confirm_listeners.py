@@ -9,7 +9,8 @@ messages. The first complete answer wins; a later one is told who answered, what
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bot.slack.blocks import REASON_BLOCK, answered_text, render_notice_modal, render_reason_modal
 from bot.slack.ids import CONFIRM_NO_ACTION, CONFIRM_VIEW, CONFIRM_YES_ACTION
@@ -28,11 +29,15 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], b
         try:
             submit(job)
         except busy:
-            respond(text=":hourglass: rootcheck is busy; please press the button again in a minute.",
-                    response_type="ephemeral", replace_original=False)
+            respond(
+                text=":hourglass: rootcheck is busy; please press the button again in a minute.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
 
-    def clicked(ack: Callable[[], None], body: dict, action: dict, respond: Callable[..., Any]
-                ) -> tuple[str, str] | None:
+    def clicked(
+        ack: Callable[[], None], body: dict, action: dict, respond: Callable[..., Any]
+    ) -> tuple[str, str] | None:
         """(user, alert id) of an owner's click that may count; anyone else is told why not."""
         ack()
         user, alert_id = body["user"]["id"], action.get("value", "")
@@ -55,8 +60,9 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], b
     @app.view(CONFIRM_VIEW)
     def on_reason(ack, body, view):
         user, alert_id = body["user"]["id"], view.get("private_metadata", "")
-        reason = (((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}).get(
-            REASON_BLOCK, {}).get("value") or ""
+        reason = (((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}).get(REASON_BLOCK, {}).get(
+            "value"
+        ) or ""
         if not reason.strip():
             ack(response_action="errors", errors={REASON_BLOCK: REASON_MISSING})
             return
@@ -75,8 +81,9 @@ def register(app: Any, bot: Bot, submit: Callable[[Callable[[], None]], None], b
         run(lambda: answered(bot, alert_id, user, "no", None, respond), respond)
 
 
-def answered(bot: Bot, alert_id: str, user: str, answer: str, reason: str | None,
-             respond: Callable[..., Any] | None) -> None:
+def answered(
+    bot: Bot, alert_id: str, user: str, answer: str, reason: str | None, respond: Callable[..., Any] | None
+) -> None:
     result = bot.answer(alert_id, user, answer, reason)
     if not result.counted and respond is not None:
         _tell(respond, ":information_source: " + answered_text(result.answer, result.by, result.at))

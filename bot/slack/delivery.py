@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
+from bot.metrics import label
 from bot.models import CREDENTIALS, SESSION, AlertRecord
 from bot.slack.blocks import Message, Names, render_alert, render_announcement, render_reply, render_summary
-from bot.metrics import label
 from bot.slack.notifier import Notifier, SlackError
 from bot.timeutil import utcnow
 
@@ -80,10 +81,21 @@ class Unsettled:
 
 
 class Deliverer:
-    def __init__(self, store: Store, notifier: Notifier, remediation_url: str, default_channel: str,
-                 names: Names, retry_interval: timedelta, admins: list[str], holder: str,
-                 retry_base: float = 5.0, edit_gap: timedelta = EDIT_GAP, clock: Callable[[], datetime] = utcnow,
-                 metrics: Metrics | None = None):
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        remediation_url: str,
+        default_channel: str,
+        names: Names,
+        retry_interval: timedelta,
+        admins: list[str],
+        holder: str,
+        retry_base: float = 5.0,
+        edit_gap: timedelta = EDIT_GAP,
+        clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
+    ):
         self.alerts = store.alerts
         self.messages = store.messages
         self.notifier = notifier
@@ -178,8 +190,13 @@ class Deliverer:
                 return False
             except Exception as exc:  # noqa: BLE001 - never leave the lease held
                 log.exception("editing alert %s failed", alert_id)
-                self.messages.edit_failed(record, editor, f"{exc.__class__.__name__}", self.clock(),
-                                          self.clock() + self._backoff(record.edit_failures + 1))
+                self.messages.edit_failed(
+                    record,
+                    editor,
+                    f"{exc.__class__.__name__}",
+                    self.clock(),
+                    self.clock() + self._backoff(record.edit_failures + 1),
+                )
                 return False
             coalesced = self.messages.finish_edit(record, editor, self.clock(), summary_ts)
             self._count("edits")
@@ -215,7 +232,7 @@ class Deliverer:
 
     def _edit_failed(self, record: AlertRecord, editor: str, exc: SlackError) -> None:
         failures = record.edit_failures + 1
-        wait = timedelta(seconds=min(self.retry_base * 2 ** failures, 3600))
+        wait = timedelta(seconds=min(self.retry_base * 2**failures, 3600))
         self.messages.edit_failed(record, editor, str(exc), self.clock(), self.clock() + wait)
         self._note(exc)
 
@@ -228,8 +245,9 @@ class Deliverer:
                 sent += self._post_reply(reply)
             except Exception:  # noqa: BLE001 - the store failed around the post: never strand the others
                 log.exception("posting reply %s failed; it is reconciled by its metadata", reply.id)
-                self.unsettled.add(f"reply {reply.id}", partial(self.messages.reply_to_reconcile, reply.id,
-                                                                self.holder))
+                self.unsettled.add(
+                    f"reply {reply.id}", partial(self.messages.reply_to_reconcile, reply.id, self.holder)
+                )
         return sent
 
     def _post_reply(self, reply: Reply) -> int:
@@ -237,14 +255,19 @@ class Deliverer:
             message = render_reply(reply.id, reply.body, self.admins)
             _, ts = self.notifier.post(reply.channel, message, thread_ts=reply.thread_ts)
         except SlackError as exc:
-            self.messages.reply_hand_back(reply, self.holder, str(exc), self.clock() + (
-                self.retry_interval if exc.permanent else self._backoff(reply.attempts)))
+            self.messages.reply_hand_back(
+                reply,
+                self.holder,
+                str(exc),
+                self.clock() + (self.retry_interval if exc.permanent else self._backoff(reply.attempts)),
+            )
             self._note(exc)
             return 0
         except Exception as exc:  # noqa: BLE001
             log.exception("posting reply %s failed", reply.id)
-            self.messages.reply_hand_back(reply, self.holder, exc.__class__.__name__,
-                                          self.clock() + self._backoff(reply.attempts))
+            self.messages.reply_hand_back(
+                reply, self.holder, exc.__class__.__name__, self.clock() + self._backoff(reply.attempts)
+            )
             return 0
         self.messages.reply_posted(reply, self.holder, ts, self.clock())
         return 1
@@ -272,8 +295,7 @@ class Deliverer:
         """Queue due reminders (each counted with its reply, once), then post them."""
         now = self.clock()
         for record in self.messages.due_reminders(now):
-            self.messages.reminded(record, now + REMINDER_EVERY if record.reminders + 1 < MAX_REMINDERS else None,
-                                   now)
+            self.messages.reminded(record, now + REMINDER_EVERY if record.reminders + 1 < MAX_REMINDERS else None, now)
             self._count("reminders")
         return self.post_replies()
 

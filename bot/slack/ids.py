@@ -14,15 +14,15 @@ QUESTION_EVENT = "rootcheck_question"  # a direct message asking an owner: found
 
 # The bot scopes the code uses, each for one reason (the README justifies them):
 BOT_SCOPES = (
-    "chat:write",          # post alerts, update them on ack, thread replies, ephemeral answers
-    "commands",            # the /rootcheck slash command
-    "channels:read",       # conversations.info / conversations.members: is the bot in, who may ack
-    "groups:read",         # the same for private alert channels
-    "channels:history",    # conversations.history: reconcile posts after a crash (metadata)
-    "groups:history",      # the same for private alert channels
-    "usergroups:read",     # usergroups.users.list: expand ROOTCHECK_ADMINS groups and owner groups
-    "users:read",          # needed with users:read.email
-    "users:read.email",    # users.lookupByEmail: owners given by email address
-    "im:write",            # conversations.open: a direct message to each owner ("was this you?")
-    "im:history",          # conversations.history of those direct messages: find a question sent before a crash
+    "chat:write",  # post alerts, update them on ack, thread replies, ephemeral answers
+    "commands",  # the /rootcheck slash command
+    "channels:read",  # conversations.info / conversations.members: is the bot in, who may ack
+    "groups:read",  # the same for private alert channels
+    "channels:history",  # conversations.history: reconcile posts after a crash (metadata)
+    "groups:history",  # the same for private alert channels
+    "usergroups:read",  # usergroups.users.list: expand ROOTCHECK_ADMINS groups and owner groups
+    "users:read",  # needed with users:read.email
+    "users:read.email",  # users.lookupByEmail: owners given by email address
+    "im:write",  # conversations.open: a direct message to each owner ("was this you?")
+    "im:history",  # conversations.history of those direct messages: find a question sent before a crash
 )

@@ -5,7 +5,8 @@ channel, and permanent errors named with their fix instead of being retried blin
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -47,9 +48,11 @@ class SlackError(Exception):
 def make_client(token: str, base_url: str, retries: int = 3) -> WebClient:
     """A WebClient pointed at ROOTCHECK_SLACK_API_URL with slack_sdk's own retry handlers."""
     client = WebClient(token=token, base_url=base_url, timeout=15)
-    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=retries),
-                             RateLimitErrorRetryHandler(max_retry_count=retries),
-                             ServerErrorRetryHandler(max_retry_count=retries)]
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=retries),
+        RateLimitErrorRetryHandler(max_retry_count=retries),
+        ServerErrorRetryHandler(max_retry_count=retries),
+    ]
     return client
 
 
@@ -60,24 +63,38 @@ class Notifier:
     waiting for are paced across the workspace, within chat.update's budget (Tier 3, ~50/min).
     """
 
-    def __init__(self, client: WebClient, pace: float = 1.0, edit_pace: float = 1.5,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, client: WebClient, pace: float = 1.0, edit_pace: float = 1.5, sleep: Callable[[float], None] = time.sleep
+    ):
         self.client = client
         self._pacer = Pacer(pace, sleep=sleep)
         self._edits = Pacer(edit_pace, sleep=sleep)
 
     def post(self, channel: str, message: Message, thread_ts: str | None = None) -> tuple[str, str]:
         self._pacer.hold(channel)
-        response = self._call(self.client.chat_postMessage, channel=channel, text=message.text,
-                              blocks=message.blocks, metadata=message.metadata, thread_ts=thread_ts,
-                              unfurl_links=False, unfurl_media=False)
+        response = self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            metadata=message.metadata,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         return response["channel"], response["ts"]
 
     def update(self, channel: str, ts: str, message: Message, paced: bool = True) -> None:
         if paced:
             self._edits.hold("workspace")
-        self._call(self.client.chat_update, channel=channel, ts=ts, text=message.text, blocks=message.blocks,
-                   metadata=message.metadata)
+        self._call(
+            self.client.chat_update,
+            channel=channel,
+            ts=ts,
+            text=message.text,
+            blocks=message.blocks,
+            metadata=message.metadata,
+        )
 
     def open_dm(self, user: str) -> str:
         """The direct message channel with `user` (the same one every time)."""
@@ -92,23 +109,39 @@ class Notifier:
     def ephemeral(self, channel: str, user: str, text: str) -> None:
         self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text)
 
-    def find_posted(self, channel: str, ids: set[str], oldest: float, thread_ts: str | None = None,
-                    max_pages: int = 20) -> dict[str, str]:
+    def find_posted(
+        self, channel: str, ids: set[str], oldest: float, thread_ts: str | None = None, max_pages: int = 20
+    ) -> dict[str, str]:
         """Message ts by alert, digest or reply id, read from message metadata: the channel's recent
         history, or one thread's replies. At most `max_pages` pages of 200 are read."""
         found: dict[str, str] = {}
         cursor = None
-        method, where = ((self.client.conversations_replies, {"ts": thread_ts}) if thread_ts
-                         else (self.client.conversations_history, {}))
+        method, where = (
+            (self.client.conversations_replies, {"ts": thread_ts})
+            if thread_ts
+            else (self.client.conversations_history, {})
+        )
         for _ in range(max_pages):
-            page = self._call(method, channel=channel, oldest=str(oldest), limit=200, include_all_metadata=True,
-                              cursor=cursor, **where)
+            page = self._call(
+                method,
+                channel=channel,
+                oldest=str(oldest),
+                limit=200,
+                include_all_metadata=True,
+                cursor=cursor,
+                **where,
+            )
             for message in page.get("messages", []):
                 if thread_ts and message.get("ts") == thread_ts:
                     continue  # the parent, which Slack returns first: an alert shares its id with its summary
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
-                key = payload.get("finding_id") or payload.get("digest_id") or payload.get("reply_id") \
-                    or payload.get("question_id") or (payload.get("alert_id") if thread_ts else None)
+                key = (
+                    payload.get("finding_id")
+                    or payload.get("digest_id")
+                    or payload.get("reply_id")
+                    or payload.get("question_id")
+                    or (payload.get("alert_id") if thread_ts else None)
+                )
                 if key in ids:
                     found[key] = message["ts"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -26,8 +26,13 @@ class Resolved:
 
 
 class People:
-    def __init__(self, client: WebClient, ttl: float = 60.0, email_ttl: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: WebClient,
+        ttl: float = 60.0,
+        email_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.client = client
         self.ttl = ttl
         self.email_ttl = email_ttl
@@ -53,8 +58,11 @@ class People:
         return Resolved(tuple(users), tuple(unresolved))
 
     def group(self, group_id: str) -> tuple[str, ...]:
-        return self._cached(f"group:{group_id}", self.ttl, lambda: tuple(
-            self.client.usergroups_users_list(usergroup=group_id).get("users", [])))
+        return self._cached(
+            f"group:{group_id}",
+            self.ttl,
+            lambda: tuple(self.client.usergroups_users_list(usergroup=group_id).get("users", [])),
+        )
 
     def email(self, address: str) -> str | None:
         def look_up() -> str | None:
@@ -64,6 +72,7 @@ class People:
                 if exc.response is not None and exc.response.get("error") == "users_not_found":
                     return None
                 raise
+
         return self._cached(f"email:{address.lower()}", self.email_ttl, look_up)
 
     def members(self, channel: str) -> frozenset[str]:
@@ -76,6 +85,7 @@ class People:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return frozenset(found)
+
         return self._cached(f"members:{channel}", self.ttl, load)
 
     def _cached(self, key: str, ttl: float, load: Callable[[], object]):

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
-    from bot.store import Answer, Store
     from bot.slack.authz import Authorizer
     from bot.slack.delivery import Deliverer
+    from bot.store import Answer, Store
 
 
 class Directory(Protocol):

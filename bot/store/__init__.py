@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.store.db import StoreError, migrate, open_engine
-from bot.store.leader import Leadership
 from bot.store.alerts import Alerts, Placed, Placement
 from bot.store.cursors import BEFORE_REGIONS, Cursors
+from bot.store.db import StoreError, migrate, open_engine
 from bot.store.directory import Directory
+from bot.store.leader import Leadership
 from bot.store.messages import Messages, Reply
 from bot.store.questions import Answer, Question, Questions
 from bot.store.state import Expectation, State, SweepRun
@@ -37,4 +37,15 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["BEFORE_REGIONS", "Answer", "Expectation", "Placed", "Placement", "Question", "Reply", "Store", "StoreError", "SweepRun"]
+__all__ = [
+    "BEFORE_REGIONS",
+    "Answer",
+    "Expectation",
+    "Placed",
+    "Placement",
+    "Question",
+    "Reply",
+    "Store",
+    "StoreError",
+    "SweepRun",
+]

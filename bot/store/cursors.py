@@ -35,8 +35,11 @@ class Cursors:
     def failed(self, account_id: str, region: str, error: str) -> int:
         """One more sweep in which this Region failed; returns how many in a row."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(region_cursors.c.failures).where(
-                region_cursors.c.account_id == account_id, region_cursors.c.region == region)).first()
+            row = conn.execute(
+                select(region_cursors.c.failures).where(
+                    region_cursors.c.account_id == account_id, region_cursors.c.region == region
+                )
+            ).first()
         failures = (row.failures if row else 0) + 1
         self._upsert(account_id, region, failures=failures, last_error=error[:1000])
         return failures
@@ -48,7 +51,8 @@ class Cursors:
                 return
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(region_cursors).values(account_id=account_id, region=region,
-                                                               **{"failures": 0, **values}))
+                    conn.execute(
+                        insert(region_cursors).values(account_id=account_id, region=region, **{"failures": 0, **values})
+                    )
             except IntegrityError:  # another replica inserted it first
                 conn.execute(update(region_cursors).where(key).values(**values))

@@ -23,9 +23,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x726F6F746D67  # "rootmg": replicas starting together migrate one at a time
 # A lost network must not hang the leader check or a delivery run: bound every wait on PostgreSQL.
-PG_CONNECT_ARGS = {"connect_timeout": 10,
-                   "options": "-c statement_timeout=30000 -c lock_timeout=15000 "
-                              "-c idle_in_transaction_session_timeout=60000"}
+PG_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "options": "-c statement_timeout=30000 -c lock_timeout=15000 -c idle_in_transaction_session_timeout=60000",
+}
 
 
 class StoreError(Exception):
@@ -39,8 +40,14 @@ def open_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=15,
-                                   connect_args=PG_CONNECT_ARGS if url.startswith("postgresql") else {})
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=10,
+                pool_timeout=15,
+                connect_args=PG_CONNECT_ARGS if url.startswith("postgresql") else {},
+            )
     except (ArgumentError, SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"ROOTCHECK_DATABASE_URL: cannot use it ({exc.__class__.__name__}: {exc})") from None
     return engine
@@ -66,9 +73,11 @@ def migrate(engine: Engine) -> str:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and current not in known:
-                raise StoreError(f"the database schema ({current}) is newer than this rootcheck "
-                                 f"(knows up to {script.get_current_head()}): upgrade rootcheck, "
-                                 "or point ROOTCHECK_DATABASE_URL at another database")
+                raise StoreError(
+                    f"the database schema ({current}) is newer than this rootcheck "
+                    f"(knows up to {script.get_current_head()}): upgrade rootcheck, "
+                    "or point ROOTCHECK_DATABASE_URL at another database"
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
@@ -76,8 +85,10 @@ def migrate(engine: Engine) -> str:
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - the upgrade is one transaction: it is rolled back whole
-        raise StoreError(f"ROOTCHECK_DATABASE_URL: the upgrade to schema {script.get_current_head()} failed, "
-                         f"nothing was changed ({exc.__class__.__name__}: {exc})") from None
+        raise StoreError(
+            f"ROOTCHECK_DATABASE_URL: the upgrade to schema {script.get_current_head()} failed, "
+            f"nothing was changed ({exc.__class__.__name__}: {exc})"
+        ) from None
     return script.get_current_head() or ""
 
 

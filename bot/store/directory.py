@@ -25,8 +25,7 @@ class Directory:
     def accounts(self) -> list[Account]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(directory).order_by(directory.c.account_id)).all()
-        return [Account(id=row.account_id, name=row.name, owners=tuple(json.loads(row.owners or "[]")))
-                for row in rows]
+        return [Account(id=row.account_id, name=row.name, owners=tuple(json.loads(row.owners or "[]"))) for row in rows]
 
     def refreshed_at(self) -> datetime | None:
         with self.engine.connect() as conn:
@@ -37,5 +36,10 @@ class Directory:
         with self.write() as conn:
             conn.execute(delete(directory))
             if accounts:
-                conn.execute(insert(directory), [{"account_id": a.id, "name": a.name, "owners": json.dumps(a.owners),
-                                                  "refreshed_at": now} for a in accounts])
+                conn.execute(
+                    insert(directory),
+                    [
+                        {"account_id": a.id, "name": a.name, "owners": json.dumps(a.owners), "refreshed_at": now}
+                        for a in accounts
+                    ],
+                )

@@ -19,8 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 LOCK_KEY = 0x726F6F74636B  # "rootck"
 # Is the lock still ours? A session that was cut and silently reconnected answers SELECT 1 but holds nothing.
-_STILL_HELD = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-                   "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :k")
+_STILL_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+    "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :k"
+)
 
 
 class Leadership:
@@ -66,8 +68,10 @@ class Leadership:
 
     def release(self) -> None:
         if self._connection is not None:
-            for step in (lambda c: c.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY}),
-                         lambda c: c.close()):  # close even when the unlock fails (a dead session)
+            for step in (
+                lambda c: c.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY}),
+                lambda c: c.close(),
+            ):  # close even when the unlock fails (a dead session)
                 try:
                     step(self._connection)
                 except SQLAlchemyError:

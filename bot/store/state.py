@@ -47,8 +47,17 @@ class State:
     def account(self, account_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
-        return dict(row._mapping) if row else {"account_id": account_id, "cursor": None, "failures": 0,
-                                                "report_seen_at": None, "mfa_off_since": None}
+        return (
+            dict(row._mapping)
+            if row
+            else {
+                "account_id": account_id,
+                "cursor": None,
+                "failures": 0,
+                "report_seen_at": None,
+                "mfa_off_since": None,
+            }
+        )
 
     def account_checked(self, account_id: str, now: datetime) -> None:
         """Its sign-ins were read: the account is checked (its Regions have cursors of their own)."""
@@ -85,18 +94,34 @@ class State:
     # sweeps ---------------------------------------------------------------------------------
     def sweep_started(self, holder: str, now: datetime) -> int:
         with self.write() as conn:
-            key = conn.execute(insert(sweeps).values(holder=holder, started_at=now, accounts=0, failed=0,
-                                                     findings=0)).inserted_primary_key
+            key = conn.execute(
+                insert(sweeps).values(holder=holder, started_at=now, accounts=0, failed=0, findings=0)
+            ).inserted_primary_key
         assert key is not None
         return key[0]
 
-    def sweep_finished(self, sweep_id: int, now: datetime, accounts_checked: int, errors: list[AccountError],
-                       new_findings: int, failed: int) -> None:
+    def sweep_finished(
+        self,
+        sweep_id: int,
+        now: datetime,
+        accounts_checked: int,
+        errors: list[AccountError],
+        new_findings: int,
+        failed: int,
+    ) -> None:
         payload = json.dumps([e.__dict__ for e in errors])
         with self.write() as conn:
-            conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
-                finished_at=now, accounts=accounts_checked + failed, failed=failed, findings=new_findings,
-                errors=payload))
+            conn.execute(
+                update(sweeps)
+                .where(sweeps.c.id == sweep_id)
+                .values(
+                    finished_at=now,
+                    accounts=accounts_checked + failed,
+                    failed=failed,
+                    findings=new_findings,
+                    errors=payload,
+                )
+            )
 
     def last_sweep(self, finished: bool = True) -> SweepRun | None:
         query = select(sweeps).order_by(sweeps.c.id.desc()).limit(1)
@@ -107,12 +132,20 @@ class State:
         if row is None:
             return None
         m = row._mapping
-        return SweepRun(m["id"], m["started_at"], m["finished_at"], m["accounts"], m["failed"], m["findings"],
-                        json.loads(m["errors"] or "[]"))
+        return SweepRun(
+            m["id"],
+            m["started_at"],
+            m["finished_at"],
+            m["accounts"],
+            m["failed"],
+            m["findings"],
+            json.loads(m["errors"] or "[]"),
+        )
 
     # audit ----------------------------------------------------------------------------------
-    def audit(self, now: datetime, actor: str | None, action: str, target: str | None = None,
-              detail: str | None = None) -> None:
+    def audit(
+        self, now: datetime, actor: str | None, action: str, target: str | None = None, detail: str | None = None
+    ) -> None:
         with self.write() as conn:
             conn.execute(insert(audit).values(at=now, actor=actor, action=action, target=target, detail=detail))
 
@@ -124,30 +157,56 @@ class State:
     # expectations ---------------------------------------------------------------------------
     def expect(self, account_id: str, starts_at: datetime, duration: timedelta, user_id: str, reason: str) -> None:
         with self.write() as conn:
-            conn.execute(insert(expectations).values(account_id=account_id, starts_at=starts_at,
-                                                     ends_at=starts_at + duration, user_id=user_id, reason=reason))
+            conn.execute(
+                insert(expectations).values(
+                    account_id=account_id,
+                    starts_at=starts_at,
+                    ends_at=starts_at + duration,
+                    user_id=user_id,
+                    reason=reason,
+                )
+            )
 
     def cancel_expectation(self, account_id: str, user: str, now: datetime) -> int:
         """`expect cancel ACCOUNT_ID`: close the account's open windows now; returns how many."""
         with self.write() as conn:
-            return conn.execute(update(expectations).where(
-                expectations.c.account_id == account_id, expectations.c.ends_at >= now,
-                expectations.c.cancelled_at.is_(None)).values(cancelled_at=now, cancelled_by=user)).rowcount
+            return conn.execute(
+                update(expectations)
+                .where(
+                    expectations.c.account_id == account_id,
+                    expectations.c.ends_at >= now,
+                    expectations.c.cancelled_at.is_(None),
+                )
+                .values(cancelled_at=now, cancelled_by=user)
+            ).rowcount
 
     def open_expectations(self, now: datetime) -> list[Expectation]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(expectations).where(
-                expectations.c.starts_at <= now, expectations.c.ends_at >= now, expectations.c.cancelled_at.is_(None))
-                .order_by(expectations.c.ends_at)).all()
+            rows = conn.execute(
+                select(expectations)
+                .where(
+                    expectations.c.starts_at <= now,
+                    expectations.c.ends_at >= now,
+                    expectations.c.cancelled_at.is_(None),
+                )
+                .order_by(expectations.c.ends_at)
+            ).all()
         return [Expectation(r.account_id, r.starts_at, r.ends_at, r.user_id, r.reason) for r in rows]
 
     def expectation(self, account_id: str | None, at: datetime | None) -> Expectation | None:
         if account_id is None or at is None:
             return None
-        query = (select(expectations).where(expectations.c.account_id == account_id,
-                                            expectations.c.starts_at <= at, expectations.c.ends_at >= at,
-                                            expectations.c.cancelled_at.is_(None))
-                 .order_by(expectations.c.id.desc()).limit(1))
+        query = (
+            select(expectations)
+            .where(
+                expectations.c.account_id == account_id,
+                expectations.c.starts_at <= at,
+                expectations.c.ends_at >= at,
+                expectations.c.cancelled_at.is_(None),
+            )
+            .order_by(expectations.c.id.desc())
+            .limit(1)
+        )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
@@ -159,9 +218,14 @@ class State:
     def take_lease(self, name: str, holder: str, ttl: timedelta, now: datetime, detail: str | None = None) -> bool:
         """Take or renew a lease; True while this holder has it. Works across replicas."""
         with self.write() as conn:
-            taken = conn.execute(update(leases).where(
-                leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now))
-                .values(holder=holder, expires_at=now + ttl, detail=detail)).rowcount == 1
+            taken = (
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now))
+                    .values(holder=holder, expires_at=now + ttl, detail=detail)
+                ).rowcount
+                == 1
+            )
             if taken:
                 return True
             try:

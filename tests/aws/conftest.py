@@ -10,6 +10,7 @@ from tests.fakes.aws_standin import AwsStandIn
 @pytest.fixture
 def hub_env(monkeypatch):
     """Point boto3 in this process at a fresh stand-in (options as AwsStandIn's); returns it."""
+
     def make(**options) -> AwsStandIn:
         server = AwsStandIn(**options)
         server.start()

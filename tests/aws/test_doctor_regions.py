@@ -9,8 +9,14 @@ from tests.harness import CHANNEL, serve_env
 def _doctor(run_rootcheck, fake_slack, standin, tmp_path, regions: str) -> str:
     account = new_account_id()
     standin.add_account(account, report_state="complete")
-    env = serve_env(fake_slack, standin.env(), f"sqlite:///{tmp_path}/rc.db", ROOTCHECK_ACCOUNTS=account,
-                    ROOTCHECK_CHANNEL=CHANNEL, ROOTCHECK_REGIONS=regions)
+    env = serve_env(
+        fake_slack,
+        standin.env(),
+        f"sqlite:///{tmp_path}/rc.db",
+        ROOTCHECK_ACCOUNTS=account,
+        ROOTCHECK_CHANNEL=CHANNEL,
+        ROOTCHECK_REGIONS=regions,
+    )
     result = run_rootcheck("doctor", env=env)
     out = " ".join(result.stdout.decode().split())
     assert result.returncode == 0, out  # a note, not a problem

@@ -6,7 +6,7 @@ import copy
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,8 +18,11 @@ MOTO_ACCOUNT = "123456789012"  # the account moto's STS says the caller is in
 
 def _activity(account: str, when: datetime, n: int) -> dict:
     record = copy.deepcopy(json.loads((CORPUS / "11_root_readonly_list_access_keys.json").read_text()))
-    record.update(recipientAccountId=account, eventID=str(uuid.uuid4()),
-                  eventTime=(when - timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    record.update(
+        recipientAccountId=account,
+        eventID=str(uuid.uuid4()),
+        eventTime=(when - timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     record["userIdentity"].update(accountId=account, arn=f"arn:aws:iam::{account}:root")
     return record
 
@@ -34,15 +37,24 @@ def _iam_user_login(account: str, when: datetime) -> dict:
 @pytest.fixture(scope="module")
 def own_account(moto_server):
     """A stand-in whose hub credentials belong to moto's caller account, seeded with root use."""
-    now = datetime.now(timezone.utc) - timedelta(hours=1)
+    now = datetime.now(UTC) - timedelta(hours=1)
     with AwsStandIn(hub_account=MOTO_ACCOUNT, report_ready_after=1) as server:
-        server.add_account(MOTO_ACCOUNT, alias="prod-payments", report_state="absent", report_csv=root_report_csv(
-            MOTO_ACCOUNT, password_last_used=now, mfa_active=False))
-        server.add_events(MOTO_ACCOUNT, "us-east-1", [
-            root_login_record(MOTO_ACCOUNT, now), root_login_record(MOTO_ACCOUNT, now, success=False),
-            *(_activity(MOTO_ACCOUNT, now, n) for n in range(60)),
-            *(_iam_user_login(MOTO_ACCOUNT, now) for _ in range(5)),
-        ])
+        server.add_account(
+            MOTO_ACCOUNT,
+            alias="prod-payments",
+            report_state="absent",
+            report_csv=root_report_csv(MOTO_ACCOUNT, password_last_used=now, mfa_active=False),
+        )
+        server.add_events(
+            MOTO_ACCOUNT,
+            "us-east-1",
+            [
+                root_login_record(MOTO_ACCOUNT, now),
+                root_login_record(MOTO_ACCOUNT, now, success=False),
+                *(_activity(MOTO_ACCOUNT, now, n) for n in range(60)),
+                *(_iam_user_login(MOTO_ACCOUNT, now) for _ in range(5)),
+            ],
+        )
         env = server.env() | {"AWS_ENDPOINT_URL_STS": moto_server}
         yield server, env
 
@@ -53,8 +65,10 @@ def test_live_scan_of_the_current_account(own_account, run_rootcheck):
     result = run_rootcheck("scan", "--format", "json", env=env)
     assert result.returncode == 1, result.stderr.decode()
     kinds = sorted(f["kind"] for f in json_lines(result.stdout))
-    assert kinds == sorted(["root_console_login", "root_console_login_failed", "root_password_used",
-                            "root_mfa_disabled"] + ["root_activity"] * 60)
+    assert kinds == sorted(
+        ["root_console_login", "root_console_login_failed", "root_password_used", "root_mfa_disabled"]
+        + ["root_activity"] * 60
+    )
     assert {f["account_id"] for f in json_lines(result.stdout)} == {MOTO_ACCOUNT}
     stats = server.stats
     pages = stats.count("cloudtrail", "LookupEvents", MOTO_ACCOUNT)
@@ -87,9 +101,13 @@ def test_denied_permission_names_account_and_permission_exit_3(moto_server, run_
 
 
 def test_no_credentials_is_a_configuration_error(run_rootcheck, tmp_path):
-    env = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-           "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9"}
+    env = {
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9",
+    }
     result = run_rootcheck("scan", env=env)
     stderr = result.stderr.decode()
     assert result.returncode == 2
@@ -104,7 +122,7 @@ def test_invalid_configuration_exits_2_naming_the_variable(run_rootcheck):
 
 
 def test_sign_ins_are_searched_in_us_east_1_whatever_the_regions_setting(moto_server, run_rootcheck):
-    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    now = datetime.now(UTC) - timedelta(minutes=30)
     with AwsStandIn(hub_account=MOTO_ACCOUNT) as server:
         server.add_account(MOTO_ACCOUNT, report_state="complete")
         server.add_events(MOTO_ACCOUNT, "us-east-1", [root_login_record(MOTO_ACCOUNT, now, success=False)])
@@ -118,7 +136,7 @@ def test_sign_ins_are_searched_in_us_east_1_whatever_the_regions_setting(moto_se
 
 
 def test_a_failing_region_is_named_and_the_others_findings_are_printed(moto_server, run_rootcheck):
-    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    now = datetime.now(UTC) - timedelta(minutes=30)
     with AwsStandIn(hub_account=MOTO_ACCOUNT) as server:
         server.add_account(MOTO_ACCOUNT, report_state="complete", fail_regions=["eu-west-1"])
         server.add_events(MOTO_ACCOUNT, "us-east-1", [root_login_record(MOTO_ACCOUNT, now)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -10,8 +10,8 @@ import pytest
 from bot.config import load_settings
 from bot.models import Account
 from bot.sweeper import Sweeper
-from tests.conftest import json_lines, new_account_id
 from tests.aws.support import sweep
+from tests.conftest import json_lines, new_account_id
 from tests.fakes.aws_standin import AwsStandIn, root_login_record
 
 MASTER = "123456789012"  # moto's caller account: the Organization's management account
@@ -21,8 +21,13 @@ ACCOUNTS = 250
 
 @pytest.fixture(scope="module")
 def organization(moto_server):
-    orgs = boto3.client("organizations", endpoint_url=moto_server, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    orgs = boto3.client(
+        "organizations",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     try:
         orgs.create_organization(FeatureSet="ALL")
     except orgs.exceptions.AlreadyInOrganizationException:
@@ -30,21 +35,35 @@ def organization(moto_server):
     for n in range(ACCOUNTS):
         orgs.create_account(AccountName=f"member-{n}", Email=f"member-{n}@example.com")
     ids = sorted(a["Id"] for page in orgs.get_paginator("list_accounts").paginate() for a in page["Accounts"])
-    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    now = datetime.now(UTC) - timedelta(minutes=30)
     members = [i for i in ids if i != MASTER]
     seeded = {members[n] for n in range(0, len(members), 25)} | {MASTER}
     denied = {members[n] for n in range(3, len(members), 37)}
     broken_region = members[5]
     with AwsStandIn(hub_account=MASTER, external_id=EXTERNAL_ID, role_name="RootCheckAudit") as server:
         for account in ids:
-            server.add_account(account, report_state="complete", deny_assume_role=account in denied,
-                               fail_regions=["eu-west-1"] if account == broken_region else None)
+            server.add_account(
+                account,
+                report_state="complete",
+                deny_assume_role=account in denied,
+                fail_regions=["eu-west-1"] if account == broken_region else None,
+            )
         for account in seeded:
             server.add_events(account, "us-east-1", [root_login_record(account, now)])
-        env = server.env() | {"AWS_ENDPOINT_URL_ORGANIZATIONS": moto_server, "ROOTCHECK_ORG_DISCOVERY": "true",
-                              "ROOTCHECK_EXTERNAL_ID": EXTERNAL_ID, "ROOTCHECK_REGIONS": "us-east-1,eu-west-1"}
-        yield {"server": server, "env": env, "ids": ids, "seeded": seeded - denied, "denied": denied,
-               "broken_region": broken_region}
+        env = server.env() | {
+            "AWS_ENDPOINT_URL_ORGANIZATIONS": moto_server,
+            "ROOTCHECK_ORG_DISCOVERY": "true",
+            "ROOTCHECK_EXTERNAL_ID": EXTERNAL_ID,
+            "ROOTCHECK_REGIONS": "us-east-1,eu-west-1",
+        }
+        yield {
+            "server": server,
+            "env": env,
+            "ids": ids,
+            "seeded": seeded - denied,
+            "denied": denied,
+            "broken_region": broken_region,
+        }
 
 
 def test_org_discovery_scan_finds_seeded_logins_and_names_failures(organization, run_rootcheck):
@@ -76,7 +95,7 @@ def test_short_lived_credentials_refresh_themselves(hub_env):
     for account in accounts:
         server.add_account(account.id, report_state="complete")
     sweeper = Sweeper(load_settings(), lookup_interval=0.05)
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    start = datetime.now(UTC) - timedelta(hours=1)
     for _ in range(2):
         result = sweep(sweeper, accounts, start)
         assert result.errors == [] and sorted(result.checked) == sorted(a.id for a in accounts)
@@ -90,7 +109,7 @@ def test_long_lived_credentials_assume_once_per_account(hub_env):
     for account in accounts:
         server.add_account(account.id, report_state="expired")
     sweeper = Sweeper(load_settings(ROOTCHECK_CONCURRENCY=4), lookup_interval=0.05, report_poll=0.05)
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    start = datetime.now(UTC) - timedelta(hours=1)
     for n in range(3):
         assert sweep(sweeper, accounts, start, report_due=lambda account, first=n == 0: first).errors == []
     assert sum(server.stats.assume_role_ok[a.id] for a in accounts) == len(accounts)
@@ -104,7 +123,7 @@ def test_throttling_is_retried(hub_env):
     account = Account(new_account_id())
     server.add_account(account.id, report_state="complete")
     server.add_events(account.id, "us-east-1", [root_login_record(account.id)])
-    result = sweep(Sweeper(load_settings()), [account], datetime.now(timezone.utc) - timedelta(hours=1))
+    result = sweep(Sweeper(load_settings()), [account], datetime.now(UTC) - timedelta(hours=1))
     assert result.errors == []
     assert [f.kind for f in result.findings] == ["root_console_login"]
     assert server.stats.throttled_total >= 1
@@ -113,7 +132,7 @@ def test_throttling_is_retried(hub_env):
 def test_window_start_is_per_account(hub_env):
     server = hub_env()
     old, new = Account(new_account_id()), Account(new_account_id())
-    two_hours_ago = datetime.now(timezone.utc) - timedelta(hours=2)
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
     for account in (old, new):
         server.add_account(account.id, report_state="complete")
         server.add_events(account.id, "us-east-1", [root_login_record(account.id, two_hours_ago)])
@@ -128,7 +147,8 @@ def test_all_regions_searches_every_enabled_region(hub_env, monkeypatch):
     server.add_account(account.id, report_state="complete")
     server.add_events(account.id, "ap-southeast-2", [root_login_record(account.id, region="ap-southeast-2")])
     monkeypatch.setenv("ROOTCHECK_REGIONS", "all")
-    result = sweep(Sweeper(load_settings(), lookup_interval=0.01), [account],
-                    datetime.now(timezone.utc) - timedelta(hours=1))
+    result = sweep(
+        Sweeper(load_settings(), lookup_interval=0.01), [account], datetime.now(UTC) - timedelta(hours=1)
+    )
     assert result.errors == [] and [f.region for f in result.findings] == ["ap-southeast-2"]
     assert server.stats.count("account", "ListRegions", account.id) >= 1

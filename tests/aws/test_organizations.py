@@ -21,9 +21,14 @@ TAG = "rootcheck-owners"
 @pytest.fixture
 def moto_org(moto_server, monkeypatch):
     """The session's moto Organization, with the hub's boto3 pointed at it."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_server,
-                       "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(organizations, "_PACE", Pacer(0.0))  # other modules' accounts share this Organization
     orgs = boto3.client("organizations", endpoint_url=moto_server, region_name="us-east-1")

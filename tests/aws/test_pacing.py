@@ -67,6 +67,7 @@ def test_tasks_may_spawn_continuations_and_wait_sees_them():
                 seen.append(n)
             if n < 5:
                 r.submit(page(n + 1), delay=0.01)
+
         return task
 
     try:

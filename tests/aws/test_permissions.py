@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.aws.errors import PERMISSION_OF
 from bot.config import load_settings
@@ -23,7 +23,7 @@ def test_member_role_grants_exactly_the_calls_a_sweep_makes(monkeypatch):
         server.add_account(account, report_state="absent", report_csv=None)
         server.add_events(account, "us-east-1", [root_login_record(account)])
         sweeper = Sweeper(load_settings(), lookup_interval=0.01, report_poll=0.01)
-        result = sweep(sweeper, [Account(account)], datetime.now(timezone.utc) - timedelta(hours=1))
+        result = sweep(sweeper, [Account(account)], datetime.now(UTC) - timedelta(hours=1))
         assert result.errors == []
         called = {f"{service}:{action}" for (service, action, caller) in server.stats.calls if caller == account}
     assert called == member_role_actions(all_regions=True)

@@ -4,13 +4,13 @@ its own stable phase, so the hours after the first sweep are not a first sweep a
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.service import REPORT_MARGIN, report_due
 
 CADENCE = timedelta(hours=4)
 INTERVAL = timedelta(minutes=5)
-T0 = datetime(2026, 11, 28, 9, 0, 7, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 9, 0, 7, tzinfo=UTC)
 GENERATION = timedelta(seconds=40)  # AWS takes a while to make a report
 
 

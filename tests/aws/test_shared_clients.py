@@ -6,7 +6,7 @@ import gc
 import re
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,8 +36,11 @@ def test_requests_of_two_accounts_on_one_client_carry_each_account_s_credentials
         with sessions.acting_as(account):
             assert sessions.client("cloudtrail", "us-east-1") is client
             client.lookup_events(MaxResults=1)
-    sent = [(_CREDENTIAL.search(auth).group(1), token)
-            for service, action, auth, token in server.stats.requests if action == "LookupEvents"]
+    sent = [
+        (_CREDENTIAL.search(auth).group(1), token)
+        for service, action, auth, token in server.stats.requests
+        if action == "LookupEvents"
+    ]
     expected = []
     for account in (first, second, first):
         frozen = sessions.credentials(account).get_frozen_credentials()
@@ -74,7 +77,7 @@ def test_sockets_are_bounded_by_the_pool_not_by_the_accounts(hub_env, monkeypatc
     monkeypatch.setenv("ROOTCHECK_REGIONS", "us-east-1,eu-west-1")
     accounts = _accounts(server, 40)
     sweeper = Sweeper(load_settings(ROOTCHECK_CONCURRENCY=4), lookup_interval=0.01)
-    result = sweep(sweeper, accounts, datetime.now(timezone.utc) - timedelta(hours=1))
+    result = sweep(sweeper, accounts, datetime.now(UTC) - timedelta(hours=1))
     assert result.errors == [] and len(result.checked) == 40
     # clients: CloudTrail in 2 Regions, IAM, and the hub's STS; each keeps at most 4 connections
     assert server.stats.peak_connections <= 4 * 4
@@ -88,7 +91,7 @@ def test_a_sweep_leaves_no_evidence_behind(hub_env):
     handed_over = []
     for _ in range(2):
         parts = []
-        assert sweep(sweeper, accounts, datetime.now(timezone.utc) - timedelta(hours=1), parts=parts).errors == []
+        assert sweep(sweeper, accounts, datetime.now(UTC) - timedelta(hours=1), parts=parts).errors == []
         handed_over += [weakref.ref(evidence) for evidence, _ in parts]
         del parts
     gc.collect()
@@ -96,7 +99,7 @@ def test_a_sweep_leaves_no_evidence_behind(hub_env):
 
 
 def test_expiry_jitter_spreads_refreshes_and_leaves_short_credentials_alone():
-    now = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
     hour = now + timedelta(hours=1)
     assert jittered_expiry(hour, now, draw=0.0) == hour
     # up to a quarter of the 45 minutes before botocore's 15-minute refresh window

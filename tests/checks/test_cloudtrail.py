@@ -45,21 +45,35 @@ def test_record_without_event_id_is_keyed_on_canonical_json():
     assert check_record(login(eventID=None, userAgent="x")).id != check_record(login(eventID=None)).id
 
 
-@pytest.mark.parametrize("wrapper", [
-    lambda r: {"Records": [r]},
-    lambda r: {"Events": [{"EventId": "x", "CloudTrailEvent": json.dumps(r)}]},
-    lambda r: {"EventId": "x", "CloudTrailEvent": json.dumps(r)},
-    lambda r: {"source": "aws.signin", "detail-type": "AWS Console Sign In via CloudTrail", "detail": r},
-    lambda r: [r],
-])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        lambda r: {"Records": [r]},
+        lambda r: {"Events": [{"EventId": "x", "CloudTrailEvent": json.dumps(r)}]},
+        lambda r: {"EventId": "x", "CloudTrailEvent": json.dumps(r)},
+        lambda r: {"source": "aws.signin", "detail-type": "AWS Console Sign In via CloudTrail", "detail": r},
+        lambda r: [r],
+    ],
+)
 def test_same_record_same_id_in_every_envelope(wrapper):
     bare = check_record(login())
     (record,) = list(parse_document(json.dumps(wrapper(login()))))
     assert check_record(record).id == bare.id
 
 
-@pytest.mark.parametrize("value,expected", [("Yes", True), ("YES", True), ("yes", True), ("No", False),
-                                            ("NO", False), (None, None), ("maybe", None), (True, True)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("Yes", True),
+        ("YES", True),
+        ("yes", True),
+        ("No", False),
+        ("NO", False),
+        (None, None),
+        ("maybe", None),
+        (True, True),
+    ],
+)
 def test_mfa_used_is_case_insensitive(value, expected):
     finding = check_record(login(additionalEventData={"MFAUsed": value}))
     assert finding.mfa_used is expected
@@ -91,10 +105,15 @@ def test_event_time_normalised_or_null():
     assert check_record(login(eventTime=12345)).event_time is None
 
 
-@pytest.mark.parametrize("identity", [
-    {"type": "IAMUser", "userName": "root", "accountId": "111122223333"},
-    {"type": "AssumedRole"}, {"type": "FederatedUser"}, {"type": "AWSService"},
-])
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"type": "IAMUser", "userName": "root", "accountId": "111122223333"},
+        {"type": "AssumedRole"},
+        {"type": "FederatedUser"},
+        {"type": "AWSService"},
+    ],
+)
 def test_non_root_identities_are_never_findings(identity):
     assert check_record(login(userIdentity=identity)) is None
 
@@ -103,27 +122,33 @@ def test_root_type_compared_case_insensitively():
     assert check_record(login(userIdentity={"type": "root", "accountId": "111122223333"})) is not None
 
 
-@pytest.mark.parametrize("record,reason", [
-    ({"eventName": "ConsoleLogin"}, "no userIdentity.type"),
-    ({"userIdentity": "Root", "eventName": "X"}, "no userIdentity.type"),
-    ({"userIdentity": {"type": "Root"}}, "no eventName"),
-    ({"userIdentity": {"type": "Root"}, "eventName": ""}, "no eventName"),
-    ("a string", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "record,reason",
+    [
+        ({"eventName": "ConsoleLogin"}, "no userIdentity.type"),
+        ({"userIdentity": "Root", "eventName": "X"}, "no userIdentity.type"),
+        ({"userIdentity": {"type": "Root"}}, "no eventName"),
+        ({"userIdentity": {"type": "Root"}, "eventName": ""}, "no eventName"),
+        ("a string", "not a JSON object"),
+    ],
+)
 def test_records_that_cannot_be_judged_are_skipped(record, reason):
     assert skip_reason(record) == reason
     assert check_record(record) is None
 
 
-@pytest.mark.parametrize("changes,severity", [
-    ({}, "high"),
-    ({"readOnly": True}, "medium"),
-    ({"readOnly": "true"}, "medium"),
-    ({"readOnly": None}, "high"),
-    ({"errorCode": "AccessDenied"}, "medium"),
-    ({"errorMessage": "nope"}, "medium"),
-    ({"responseElements": {"Anything": "FAILURE"}}, "medium"),
-])
+@pytest.mark.parametrize(
+    "changes,severity",
+    [
+        ({}, "high"),
+        ({"readOnly": True}, "medium"),
+        ({"readOnly": "true"}, "medium"),
+        ({"readOnly": None}, "high"),
+        ({"errorCode": "AccessDenied"}, "medium"),
+        ({"errorMessage": "nope"}, "medium"),
+        ({"responseElements": {"Anything": "FAILURE"}}, "medium"),
+    ],
+)
 def test_root_activity_severity(changes, severity):
     record = copy.deepcopy(ACTIVITY)
     record.update(changes)
@@ -131,10 +156,16 @@ def test_root_activity_severity(changes, severity):
     assert (finding.kind, finding.severity) == ("root_activity", severity)
 
 
-@pytest.mark.parametrize("invoked_by,is_finding", [
-    ("signin.amazonaws.com", True), ("SIGNIN.amazonaws.com", True), (None, True),
-    ("elasticloadbalancing.amazonaws.com", False), ("AWS Internal", False),
-])
+@pytest.mark.parametrize(
+    "invoked_by,is_finding",
+    [
+        ("signin.amazonaws.com", True),
+        ("SIGNIN.amazonaws.com", True),
+        (None, True),
+        ("elasticloadbalancing.amazonaws.com", False),
+        ("AWS Internal", False),
+    ],
+)
 def test_invoked_by(invoked_by, is_finding):
     record = copy.deepcopy(ACTIVITY)
     record["userIdentity"]["invokedBy"] = invoked_by
@@ -145,10 +176,18 @@ def test_service_event_is_not_root_activity():
     assert check_record(dict(ACTIVITY, eventType="AwsServiceEvent")) is None
 
 
-@pytest.mark.parametrize("field,value", [
-    ("additionalEventData", [1, 2]), ("additionalEventData", "{not json"), ("responseElements", "Success"),
-    ("sourceIPAddress", {"nested": True}), ("userAgent", 42), ("awsRegion", None), ("readOnly", "maybe"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("additionalEventData", [1, 2]),
+        ("additionalEventData", "{not json"),
+        ("responseElements", "Success"),
+        ("sourceIPAddress", {"nested": True}),
+        ("userAgent", 42),
+        ("awsRegion", None),
+        ("readOnly", "maybe"),
+    ],
+)
 def test_odd_values_never_crash(field, value):
     finding = check_record(login(**{field: value}))
     assert finding is not None and finding.kind == "root_console_login"
@@ -163,13 +202,16 @@ def activity(identity: dict | None = None, **changes):
     return record
 
 
-@pytest.mark.parametrize("identity,changes,console", [
-    ({}, {"sessionCredentialFromConsole": "true"}, True),
-    ({}, {"sessionCredentialFromConsole": True}, True),
-    ({"invokedBy": "signin.amazonaws.com"}, {}, True),
-    ({}, {"sessionCredentialFromConsole": "false"}, False),
-    ({}, {}, False),
-])
+@pytest.mark.parametrize(
+    "identity,changes,console",
+    [
+        ({}, {"sessionCredentialFromConsole": "true"}, True),
+        ({}, {"sessionCredentialFromConsole": True}, True),
+        ({"invokedBy": "signin.amazonaws.com"}, {}, True),
+        ({}, {"sessionCredentialFromConsole": "false"}, False),
+        ({}, {}, False),
+    ],
+)
 def test_clues_record_the_console_markers(identity, changes, console):
     assert check_record(activity(identity, **changes)).clues.console is console
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import copy
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.checks.cloudtrail import check_record
-from bot.models import CREDENTIALS, FAILURES, HIGH_RISK, SESSION
 from bot.checks.grouping import group
 from bot.checks.story import credentials_label
+from bot.models import CREDENTIALS, FAILURES, HIGH_RISK, SESSION
 from tests.conftest import CORPUS
 
 SESSIONS = CORPUS / "sessions"
 DAY = [json.loads(line) for line in (SESSIONS / "day.jsonl").read_text().splitlines() if line.strip()]
 BY_ID = {record["eventID"]: record for record in DAY}
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)  # s-login
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # s-login
 
 
 def record(template: str, event_id: str, at: datetime | None = None, identity: dict | None = None, **changes):
@@ -86,8 +86,10 @@ def test_a_session_of_100_calls_is_one_alert():
 
 
 def test_150_failures_are_one_alert_with_count_150_and_look_like_guessing():
-    failures = [record("s-fail-1", f"f{n}", T0 + timedelta(seconds=3 * n),
-                       sourceIPAddress=f"203.0.113.{n % 7}") for n in range(150)]
+    failures = [
+        record("s-fail-1", f"f{n}", T0 + timedelta(seconds=3 * n), sourceIPAddress=f"203.0.113.{n % 7}")
+        for n in range(150)
+    ]
     _, alerts = alerts_of(failures)
     [alert] = alerts
     assert alert.grouping == FAILURES and alert.summary.count == 150 and severity(alert) == "high"
@@ -104,8 +106,9 @@ def test_failures_under_the_threshold_stay_medium_and_a_window_is_fixed_by_its_f
 def test_a_late_failure_joins_the_window_that_holds_its_time_or_opens_one():
     first = findings([record("s-fail-1", "f1", T0), record("s-fail-1", "f2", T0 + timedelta(minutes=10))])
     earlier = group(first, []).alerts.values()
-    late = findings([record("s-fail-1", "f3", T0 + timedelta(minutes=30)),
-                     record("s-fail-1", "f4", T0 - timedelta(minutes=5))])
+    late = findings(
+        [record("s-fail-1", "f3", T0 + timedelta(minutes=30)), record("s-fail-1", "f4", T0 - timedelta(minutes=5))]
+    )
     outcome = group(late, list(earlier))
     placed = {d.finding.event_id: (d.alerts, d.opened) for d in outcome.decisions}
     assert placed["f3"] == ([first[0].id], [])
@@ -138,8 +141,9 @@ def test_a_call_a_few_minutes_before_its_signin_joins_it_clock_skew():
 
 def test_console_calls_join_by_ip_only_from_the_signins_address():
     same_ip = record("s-call-3", "a", T0 + timedelta(minutes=1), identity={"accessKeyId": "ASIANEW1"})
-    other_ip = record("s-call-3", "b", T0 + timedelta(minutes=2), identity={"accessKeyId": "ASIANEW2"},
-                      sourceIPAddress="192.0.2.99")
+    other_ip = record(
+        "s-call-3", "b", T0 + timedelta(minutes=2), identity={"accessKeyId": "ASIANEW2"}, sourceIPAddress="192.0.2.99"
+    )
     _, alerts = alerts_of([BY_ID["s-login"], same_ip, other_ip])
     assert sorted((a.grouping, a.summary.count) for a in alerts) == [(CREDENTIALS, 1), (SESSION, 2)]
 
@@ -157,8 +161,9 @@ def test_a_non_console_call_never_joins_a_session_by_ip():
 
 
 def test_the_session_key_from_a_new_address_is_called_out_once():
-    moved = [record("s-call-1", f"m{n}", T0 + timedelta(minutes=5 + n), sourceIPAddress="203.0.113.66")
-             for n in range(3)]
+    moved = [
+        record("s-call-1", f"m{n}", T0 + timedelta(minutes=5 + n), sourceIPAddress="203.0.113.66") for n in range(3)
+    ]
     outcome, _ = alerts_of([BY_ID["s-login"], BY_ID["s-call-1"], *moved])
     assert [d.new_ip for d in outcome.decisions if d.new_ip] == ["203.0.113.66"]
 
@@ -216,8 +221,9 @@ def test_the_running_bot_waits_two_minutes_for_a_console_calls_signin():
     assert waiting.decisions[0].waiting and not waiting.alerts
     timed_out = group(call, [], now=seen + timedelta(minutes=2), seen_at={call[0].id: seen})
     assert [a.grouping for a in timed_out.alerts.values()] == [CREDENTIALS]
-    signin_came = group(findings([BY_ID["s-login"]]) + call, [], now=seen + timedelta(seconds=30),
-                        seen_at={call[0].id: seen})
+    signin_came = group(
+        findings([BY_ID["s-login"]]) + call, [], now=seen + timedelta(seconds=30), seen_at={call[0].id: seen}
+    )
     assert [a.summary.count for a in signin_came.alerts.values()] == [2]
 
 

@@ -18,8 +18,13 @@ def test_trail_file_yields_each_record():
 
 
 def test_json_lines_of_mixed_envelopes_with_a_bad_line():
-    lines = [json.dumps(RECORD), "{broken", json.dumps({"detail": dict(RECORD, eventID="e3")}),
-             "", json.dumps({"CloudTrailEvent": json.dumps(dict(RECORD, eventID="e4"))})]
+    lines = [
+        json.dumps(RECORD),
+        "{broken",
+        json.dumps({"detail": dict(RECORD, eventID="e3")}),
+        "",
+        json.dumps({"CloudTrailEvent": json.dumps(dict(RECORD, eventID="e4"))}),
+    ]
     items = list(parse_document("\n".join(lines).encode()))
     assert [i["eventID"] for i in items if isinstance(i, dict)] == ["e1", "e3", "e4"]
     assert [i.reason for i in items if isinstance(i, Skipped)] == ["line 2 is not valid JSON"]
@@ -41,12 +46,15 @@ def test_scalars_inside_a_trail_file_are_skipped():
     assert items[0] == RECORD and all(isinstance(i, Skipped) for i in items[1:])
 
 
-@pytest.mark.parametrize("path,account", [
-    ("bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/28/f.json.gz", "111122223333"),
-    ("AWSLogs/o-abc123def4/444455556666/CloudTrail/eu-west-1/2026/01/02/f.json.gz", "444455556666"),
-    ("/tmp/logs/f.json", None),
-    ("AWSLogs/12345/CloudTrail/x", None),
-])
+@pytest.mark.parametrize(
+    "path,account",
+    [
+        ("bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/28/f.json.gz", "111122223333"),
+        ("AWSLogs/o-abc123def4/444455556666/CloudTrail/eu-west-1/2026/01/02/f.json.gz", "444455556666"),
+        ("/tmp/logs/f.json", None),
+        ("AWSLogs/12345/CloudTrail/x", None),
+    ],
+)
 def test_account_from_path(path, account):
     assert account_from_path(path) == account
 

@@ -69,10 +69,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -98,20 +99,48 @@ STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 CLOUDTRAIL_TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 
 CREDENTIAL_REPORT_COLUMNS = (
-    "user", "arn", "user_creation_time", "password_enabled", "password_last_used",
-    "password_last_changed", "password_next_rotation", "mfa_active",
-    "access_key_1_active", "access_key_1_last_rotated", "access_key_1_last_used_date",
-    "access_key_1_last_used_region", "access_key_1_last_used_service",
-    "access_key_2_active", "access_key_2_last_rotated", "access_key_2_last_used_date",
-    "access_key_2_last_used_region", "access_key_2_last_used_service",
-    "cert_1_active", "cert_1_last_rotated", "cert_2_active", "cert_2_last_rotated",
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
 )
 
 _DEFAULT_ENABLED = (
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1",
-    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
-    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-    "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
 )
 _DEFAULT_OPT_IN = ("af-south-1", "ap-east-1", "eu-south-1", "me-south-1")
 #: Region name -> RegionOptStatus.  CloudTrail calls into a region whose status is
@@ -124,8 +153,16 @@ DEFAULT_REGIONS: dict[str, str] = {
 _SCOPE_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-_LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType",
-                "ResourceName", "EventSource", "AccessKeyId"}
+_LOOKUP_KEYS = {
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+}
 _PROTOCOLS = {"cloudtrail": "json", "iam": "query", "sts": "query", "account": "rest-json", "organizations": "json"}
 
 
@@ -141,8 +178,8 @@ def _fmt_bool(value: Any) -> str:
 def _fmt_time(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="seconds")
     return str(value)
 
 
@@ -230,7 +267,7 @@ def root_login_record(
     if when is None:
         when = time.time()
     if not isinstance(when, datetime):
-        when = datetime.fromtimestamp(float(when), timezone.utc)
+        when = datetime.fromtimestamp(float(when), UTC)
     record = {
         "eventVersion": "1.08",
         "userIdentity": {
@@ -240,7 +277,7 @@ def root_login_record(
             "accountId": account_id,
             "accessKeyId": "",
         },
-        "eventTime": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": "signin.amazonaws.com",
         "eventName": "ConsoleLogin",
         "awsRegion": region,
@@ -278,12 +315,12 @@ def _parse_event_time(value: Any) -> float | None:
     else:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
 def _iso_ms(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -362,13 +399,16 @@ class Stats:
             if rate > self.max_rate.get(key, 0):
                 self.max_rate[key] = rate
 
-    def count(self, service: str | None = None, action: str | None = None,
-              account: str | None = None) -> int:
+    def count(self, service: str | None = None, action: str | None = None, account: str | None = None) -> int:
         """Sum of ``calls`` matching the given (optional) service/action/account."""
         with self._lock:
-            return sum(n for (s, a, acct), n in self.calls.items()
-                       if (service is None or s == service) and (action is None or a == action)
-                       and (account is None or acct == account))
+            return sum(
+                n
+                for (s, a, acct), n in self.calls.items()
+                if (service is None or s == service)
+                and (action is None or a == action)
+                and (account is None or acct == account)
+            )
 
     def page_served(self, event_id: str) -> float | None:
         """When the first LookupEvents page holding ``event_id`` was answered (``record_pages``)."""
@@ -385,10 +425,14 @@ class Stats:
         with self._lock:
             j = lambda c: {":".join(k) if isinstance(k, tuple) else k: v for k, v in c.items()}  # noqa: E731
             return {
-                "calls": j(self.calls), "errors": j(self.errors),
-                "throttled": j(self.throttled), "throttled_total": sum(self.throttled.values()),
-                "assume_role": dict(self.assume_role), "assume_role_ok": dict(self.assume_role_ok),
-                "max_rate": j(self.max_rate), "assume_role_peak": self.assume_role_peak,
+                "calls": j(self.calls),
+                "errors": j(self.errors),
+                "throttled": j(self.throttled),
+                "throttled_total": sum(self.throttled.values()),
+                "assume_role": dict(self.assume_role),
+                "assume_role_ok": dict(self.assume_role_ok),
+                "max_rate": j(self.max_rate),
+                "assume_role_peak": self.assume_role_peak,
                 "peak_connections": self.peak_connections,
             }
 
@@ -443,7 +487,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so botocore's pool reuses sockets
     server_version = "AwsStandIn/1.0"
-    standin: "AwsStandIn"  # set on a per-instance subclass
+    standin: AwsStandIn  # set on a per-instance subclass
 
     def setup(self) -> None:
         super().setup()
@@ -571,8 +615,12 @@ class AwsStandIn:
         self._thread: threading.Thread | None = None
 
         self._principals[hub_access_key] = _Principal(
-            hub_access_key, hub_secret_key, hub_account,
-            f"arn:aws:iam::{hub_account}:user/rootcheck-hub", "AIDASTANDINHUBUSER01")
+            hub_access_key,
+            hub_secret_key,
+            hub_account,
+            f"arn:aws:iam::{hub_account}:user/rootcheck-hub",
+            "AIDASTANDINHUBUSER01",
+        )
         self.add_account(hub_account)
 
     # ------------------------------------------------------------ lifecycle
@@ -584,8 +632,9 @@ class AwsStandIn:
         handler = type("_BoundHandler", (_Handler,), {"standin": self})
         self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-standin",
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="aws-standin", kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -606,7 +655,7 @@ class AwsStandIn:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "AwsStandIn":
+    def __enter__(self) -> AwsStandIn:
         self.start()
         return self
 
@@ -728,8 +777,7 @@ class AwsStandIn:
                 self._seq += 1
                 new.append(self._make_event(record, self._seq))
             key = (account_id, region)
-            self._events[key] = tuple(sorted(self._events.get(key, ()) + tuple(new),
-                                             key=lambda e: e.sort_key))
+            self._events[key] = tuple(sorted(self._events.get(key, ()) + tuple(new), key=lambda e: e.sort_key))
 
     @staticmethod
     def _make_event(record: dict, seq: int) -> _Event:
@@ -763,16 +811,19 @@ class AwsStandIn:
         }
         item = {k: v for k, v in item.items() if v is not None}
         attrs = {
-            "EventId": {event_id}, "EventName": {record.get("eventName")},
-            "ReadOnly": {read_only}, "Username": {username},
-            "EventSource": {record.get("eventSource")}, "AccessKeyId": {access_key},
+            "EventId": {event_id},
+            "EventName": {record.get("eventName")},
+            "ReadOnly": {read_only},
+            "Username": {username},
+            "EventSource": {record.get("eventSource")},
+            "AccessKeyId": {access_key},
             "ResourceType": {r.get("type") for r in resources if isinstance(r, dict)},
             "ResourceName": {r.get("ARN") or r.get("arn") for r in resources if isinstance(r, dict)},
         }
         return _Event((-ts, -seq), ts, attrs, item)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | str | os.PathLike, **overrides: Any) -> "AwsStandIn":
+    def from_config(cls, config: Mapping[str, Any] | str | os.PathLike, **overrides: Any) -> AwsStandIn:
         """Build a stand-in from a JSON config (a dict or a file path).
 
         Shape: constructor keywords at the top level, plus ``"accounts": [{"id":
@@ -798,10 +849,16 @@ class AwsStandIn:
             if report is None and spec.get("report_root") is not None:
                 report = root_report_csv(acct, **spec["report_root"])
             standin.add_account(
-                acct, alias=spec.get("alias"), report_csv=report,
-                report_state=spec.get("report_state"), deny=spec.get("deny"),
-                deny_assume_role=spec.get("deny_assume_role"), external_id=spec.get("external_id"),
-                regions=spec.get("regions"), fail_regions=spec.get("fail_regions"))
+                acct,
+                alias=spec.get("alias"),
+                report_csv=report,
+                report_state=spec.get("report_state"),
+                deny=spec.get("deny"),
+                deny_assume_role=spec.get("deny_assume_role"),
+                external_id=spec.get("external_id"),
+                regions=spec.get("regions"),
+                fail_regions=spec.get("fail_regions"),
+            )
             for region, records in (spec.get("events") or {}).items():
                 loaded = []
                 for rec in records:
@@ -833,13 +890,15 @@ class AwsStandIn:
             cred = qs.get("X-Amz-Credential", "")
             m = _SCOPE_RE.search("Credential=" + cred) if cred else None
         if not m:
-            return self._render_error("query", "", AwsError(
-                "MissingAuthenticationToken", "Request is missing Authentication Token", 403))
+            return self._render_error(
+                "query", "", AwsError("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+            )
         access_key, _date, region, service = m.groups()
         protocol = _PROTOCOLS.get(service)
         if protocol is None:
-            return self._render_error("json", "", AwsError(
-                "UnknownServiceException", f"aws_standin does not serve {service!r}", 400))
+            return self._render_error(
+                "json", "", AwsError("UnknownServiceException", f"aws_standin does not serve {service!r}", 400)
+            )
 
         params: dict = {}
         if protocol == "json":
@@ -854,8 +913,9 @@ class AwsStandIn:
             try:
                 params = json.loads(body or b"{}")
             except ValueError:
-                return self._render_error(protocol, action, AwsError(
-                    "SerializationException", "Request body is not valid JSON", 400))
+                return self._render_error(
+                    protocol, action, AwsError("SerializationException", "Request body is not valid JSON", 400)
+                )
 
         token = headers.get("X-Amz-Security-Token")
         if self.record_requests:
@@ -870,8 +930,9 @@ class AwsStandIn:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.stats.snapshot()).encode()
         return 404, {"Content-Type": "text/plain"}, b"not found"
 
-    def _dispatch(self, protocol: str, service: str, action: str, region: str,
-                  access_key: str, token: str | None, params: dict) -> tuple[int, dict, bytes]:
+    def _dispatch(
+        self, protocol: str, service: str, action: str, region: str, access_key: str, token: str | None, params: dict
+    ) -> tuple[int, dict, bytes]:
         now = time.time()
         with self._lock:
             principal = self._principals.get(access_key)
@@ -901,30 +962,41 @@ class AwsStandIn:
             return self._render_error(protocol, action, err)
         return self._render_ok(protocol, service, action, result)
 
-    def _admit(self, protocol: str, service: str, action: str, region: str,
-               principal: _Principal | None, token: str | None, params: dict,
-               now: float) -> Callable[[], Any]:
+    def _admit(
+        self,
+        protocol: str,
+        service: str,
+        action: str,
+        region: str,
+        principal: _Principal | None,
+        token: str | None,
+        params: dict,
+        now: float,
+    ) -> Callable[[], Any]:
         """Authentication, region, authorisation and rate checks; returns the handler."""
         if principal is None or (principal.session_token and token != principal.session_token):
             if protocol == "query":
-                raise AwsError("InvalidClientTokenId",
-                               "The security token included in the request is invalid.", 403)
-            raise AwsError("UnrecognizedClientException",
-                           "The security token included in the request is invalid.",
-                           400 if protocol == "json" else 403)
+                raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+            raise AwsError(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                400 if protocol == "json" else 403,
+            )
         if principal.expiration is not None and now >= principal.expiration:
             if protocol == "query":
                 raise AwsError("ExpiredToken", "The security token included in the request is expired", 403)
-            raise AwsError("ExpiredTokenException",
-                           "The security token included in the request is expired",
-                           400 if protocol == "json" else 403)
+            raise AwsError(
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+                400 if protocol == "json" else 403,
+            )
         with self._lock:
             acct = self._accounts[principal.account]
             status = (acct.regions or self.regions).get(region)
-        if service == "cloudtrail" and (region in self.fail_regions or region in acct.fail_regions
-                                        or status in ("DISABLED", "DISABLING")):
-            raise AwsError("UnrecognizedClientException",
-                           "The security token included in the request is invalid", 400)
+        if service == "cloudtrail" and (
+            region in self.fail_regions or region in acct.fail_regions or status in ("DISABLED", "DISABLING")
+        ):
+            raise AwsError("UnrecognizedClientException", "The security token included in the request is invalid", 400)
 
         table = {
             ("cloudtrail", "LookupEvents"): self._lookup_events,
@@ -940,14 +1012,17 @@ class AwsStandIn:
         fn = table.get((service, action))
         if fn is None:
             if protocol == "query":
-                raise AwsError("InvalidAction", f"Could not find operation {action} for version "
-                               f"{params.get('Version', '')}", 400)
+                raise AwsError(
+                    "InvalidAction", f"Could not find operation {action} for version {params.get('Version', '')}", 400
+                )
             raise AwsError("UnknownOperationException", f"aws_standin does not implement {action}", 400)
 
         op = f"{service}:{action}"
         if service != "sts" and any(fnmatch.fnmatchcase(op, pat) for pat in acct.deny):
-            msg = (f"User: {principal.arn} is not authorized to perform: {op} "
-                   f"because no identity-based policy allows the {op} action")
+            msg = (
+                f"User: {principal.arn} is not authorized to perform: {op} "
+                f"because no identity-based policy allows the {op} action"
+            )
             if protocol == "query":
                 raise AwsError("AccessDenied", msg, 403)
             raise AwsError("AccessDeniedException", msg, 400 if protocol == "json" else 403)
@@ -956,7 +1031,8 @@ class AwsStandIn:
             self._observe_assume_role(now)
         rate = self.rate_per_second if acct.rate_per_second is None else acct.rate_per_second
         if (service, action) == ("cloudtrail", "LookupEvents") and (
-                not self._rate_ok((acct.account_id, region), now, rate) or acct.rate_per_second == 0):
+            not self._rate_ok((acct.account_id, region), now, rate) or acct.rate_per_second == 0
+        ):
             self.stats._bump("throttled", (acct.account_id, region))
             raise AwsError("ThrottlingException", "Rate exceeded", 400)
 
@@ -1003,8 +1079,10 @@ class AwsStandIn:
         rid = self._request_id()
         if protocol == "query":
             ns = IAM_NS if service == "iam" else STS_NS
-            xml = (f'<{action}Response xmlns="{ns}"><{action}Result>{_to_xml(result)}</{action}Result>'
-                   f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
+            xml = (
+                f'<{action}Response xmlns="{ns}"><{action}Result>{_to_xml(result)}</{action}Result>'
+                f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>"
+            )
             return 200, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, xml.encode()
         ctype = "application/x-amz-json-1.1" if protocol == "json" else "application/json"
         return 200, {"Content-Type": ctype, "x-amzn-RequestId": rid}, json.dumps(result).encode()
@@ -1013,9 +1091,11 @@ class AwsStandIn:
         rid = self._request_id()
         if protocol == "query":
             kind = "Receiver" if err.status >= 500 else "Sender"
-            xml = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{_xml_escape(err.code)}</Code>"
-                   f"<Message>{_xml_escape(err.message)}</Message></Error>"
-                   f"<RequestId>{rid}</RequestId></ErrorResponse>")
+            xml = (
+                f"<ErrorResponse><Error><Type>{kind}</Type><Code>{_xml_escape(err.code)}</Code>"
+                f"<Message>{_xml_escape(err.message)}</Message></Error>"
+                f"<RequestId>{rid}</RequestId></ErrorResponse>"
+            )
             return err.status, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, xml.encode()
         headers = {"x-amzn-RequestId": rid, "x-amzn-ErrorType": err.code}
         if protocol == "json":
@@ -1030,28 +1110,25 @@ class AwsStandIn:
     def _lookup_events(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
         attrs = p.get("LookupAttributes") or []
         if len(attrs) > 1:
-            raise AwsError("InvalidLookupAttributesException",
-                           "You can only specify one lookup attribute.", 400)
+            raise AwsError("InvalidLookupAttributesException", "You can only specify one lookup attribute.", 400)
         attr_key = attr_val = None
         if attrs:
             attr_key, attr_val = attrs[0].get("AttributeKey"), attrs[0].get("AttributeValue")
             if attr_key not in _LOOKUP_KEYS or attr_val is None:
-                raise AwsError("InvalidLookupAttributesException",
-                               f"Invalid lookup attribute key: {attr_key}", 400)
+                raise AwsError("InvalidLookupAttributesException", f"Invalid lookup attribute key: {attr_key}", 400)
         start, end = p.get("StartTime"), p.get("EndTime")
         start = float(start) if start is not None else None
         end = float(end) if end is not None else None
         if start is not None and end is not None and start > end:
-            raise AwsError("InvalidTimeRangeException",
-                           "Start time must be earlier than or equal to end time.", 400)
+            raise AwsError("InvalidTimeRangeException", "Start time must be earlier than or equal to end time.", 400)
         max_results = p.get("MaxResults")
         if max_results is not None and int(max_results) < 1:
             raise AwsError("InvalidMaxResultsException", "MaxResults must be between 1 and 50.", 400)
         limit = min(int(max_results or self.page_size), self.page_size)
 
-        fingerprint = hashlib.sha256(json.dumps(
-            [acct.account_id, region, attr_key, attr_val, start, end, p.get("EventCategory")]
-        ).encode()).hexdigest()[:16]
+        fingerprint = hashlib.sha256(
+            json.dumps([acct.account_id, region, attr_key, attr_val, start, end, p.get("EventCategory")]).encode()
+        ).hexdigest()[:16]
         cursor = None
         if p.get("NextToken") and acct.fail_next_pages:
             raise AwsError(acct.fail_next_pages, "The next page cannot be read.", 400)
@@ -1085,8 +1162,15 @@ class AwsStandIn:
             result["NextToken"] = _b64_token({"k": list(out[-1].sort_key), "f": fingerprint})
         if self.record_pages:
             with self.stats._lock:
-                self.stats.pages.append((time.time(), acct.account_id, region, (attr_key, attr_val),
-                                         frozenset(e.item["EventId"] for e in out)))
+                self.stats.pages.append(
+                    (
+                        time.time(),
+                        acct.account_id,
+                        region,
+                        (attr_key, attr_val),
+                        frozenset(e.item["EventId"] for e in out),
+                    )
+                )
         return result
 
     # ------------------------------------------------------------ IAM
@@ -1099,8 +1183,7 @@ class AwsStandIn:
                     acct.report_state, acct.report_generated = "complete", time.time()
                     return {"State": "COMPLETE"}
                 acct.report_state = "in_progress"
-                return {"State": "STARTED", "Description":
-                        "No report exists. Starting a new report generation task"}
+                return {"State": "STARTED", "Description": "No report exists. Starting a new report generation task"}
             if acct.report_state == "in_progress":
                 acct.report_remaining -= 1
                 if acct.report_remaining <= 0:
@@ -1124,21 +1207,30 @@ class AwsStandIn:
             state, generated = acct.report_state, acct.report_generated
             content = acct.report_csv or root_report_csv(acct.account_id)
         if state == "absent":
-            raise AwsError("ReportNotPresent", "Credential report not present. "
-                           "Call GenerateCredentialReport to generate a new report.", 410)
+            raise AwsError(
+                "ReportNotPresent",
+                "Credential report not present. Call GenerateCredentialReport to generate a new report.",
+                410,
+            )
         if state == "in_progress":
             raise AwsError("ReportInProgress", "Credential report is being generated.", 404)
         if state == "expired":
-            raise AwsError("ReportExpired", "The credential report is expired. "
-                           "Call GenerateCredentialReport to generate a new report.", 410)
-        return {"Content": base64.b64encode(content.encode("utf-8")).decode("ascii"),
-                "ReportFormat": "text/csv", "GeneratedTime": _iso_ms(generated or time.time())}
+            raise AwsError(
+                "ReportExpired",
+                "The credential report is expired. Call GenerateCredentialReport to generate a new report.",
+                410,
+            )
+        return {
+            "Content": base64.b64encode(content.encode("utf-8")).decode("ascii"),
+            "ReportFormat": "text/csv",
+            "GeneratedTime": _iso_ms(generated or time.time()),
+        }
 
     def _list_aliases(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
         aliases = list(acct.aliases)
         start = int(p.get("Marker") or 0)
         size = int(p.get("MaxItems") or 100)
-        page = aliases[start:start + size]
+        page = aliases[start : start + size]
         truncated = start + size < len(aliases)
         out: dict = {"AccountAliases": page, "IsTruncated": truncated}
         if truncated:
@@ -1159,19 +1251,31 @@ class AwsStandIn:
         target, name = m.groups()
         self.stats._bump("assume_role", target)
         if not _SESSION_NAME_RE.match(session):
-            raise AwsError("ValidationError", "1 validation error detected: Value at "
-                           "'roleSessionName' failed to satisfy constraint", 400)
+            raise AwsError(
+                "ValidationError",
+                "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint",
+                400,
+            )
         duration = p.get("DurationSeconds")
         if duration is not None:
             duration = int(duration)
             if duration < 900 or duration > 43200:
-                raise AwsError("ValidationError", "1 validation error detected: Value at "
-                               "'durationSeconds' failed to satisfy constraint", 400)
+                raise AwsError(
+                    "ValidationError",
+                    "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint",
+                    400,
+                )
             if duration > self.MAX_SESSION_DURATION:
-                raise AwsError("ValidationError", "The requested DurationSeconds exceeds the "
-                               "MaxSessionDuration set for this role.", 400)
-        denied = AwsError("AccessDenied", f"User: {principal.arn} is not authorized to perform: "
-                          f"sts:AssumeRole on resource: {role_arn}", 403)
+                raise AwsError(
+                    "ValidationError",
+                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                    400,
+                )
+        denied = AwsError(
+            "AccessDenied",
+            f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            403,
+        )
         with self._lock:
             target_acct = self._accounts.get(target)
             if target_acct is None or target_acct.deny_assume_role:
@@ -1209,8 +1313,7 @@ class AwsStandIn:
 
     def _organization_caller(self, principal: _Principal) -> None:
         if principal.account != self.hub_account:
-            raise AwsError("AWSOrganizationsNotInUseException",
-                           "Your account is not a member of an organization.", 400)
+            raise AwsError("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.", 400)
 
     def _list_accounts(self, principal: _Principal, acct: _Account, region: str, p: dict) -> dict:
         self._organization_caller(principal)
@@ -1219,11 +1322,21 @@ class AwsStandIn:
             raise AwsError("InvalidInputException", "MaxResults must be between 1 and 20", 400)
         start = int(_unb64_token(p["NextToken"])["o"]) if p.get("NextToken") else 0
         with self._lock:
-            accounts = sorted(self._accounts.values(), key=lambda a: a.account_id)[start:start + size + 1]
-        out: dict = {"Accounts": [{
-            "Id": a.account_id, "Arn": f"arn:aws:organizations::{self.hub_account}:account/o-standin/{a.account_id}",
-            "Email": f"{a.account_id}@example.com", "Name": a.name or f"account-{a.account_id}",
-            "Status": "ACTIVE", "State": "ACTIVE", "JoinedMethod": "CREATED"} for a in accounts[:size]]}
+            accounts = sorted(self._accounts.values(), key=lambda a: a.account_id)[start : start + size + 1]
+        out: dict = {
+            "Accounts": [
+                {
+                    "Id": a.account_id,
+                    "Arn": f"arn:aws:organizations::{self.hub_account}:account/o-standin/{a.account_id}",
+                    "Email": f"{a.account_id}@example.com",
+                    "Name": a.name or f"account-{a.account_id}",
+                    "Status": "ACTIVE",
+                    "State": "ACTIVE",
+                    "JoinedMethod": "CREATED",
+                }
+                for a in accounts[:size]
+            ]
+        }
         if len(accounts) > size:
             out["NextToken"] = _b64_token({"o": start + size})
         return out
@@ -1233,8 +1346,11 @@ class AwsStandIn:
         with self._lock:
             target = self._accounts.get(p.get("ResourceId", ""))
         if target is None:
-            raise AwsError("TargetNotFoundException", "We can't find a root, OU, account, or policy with the "
-                           "TargetId that you specified.", 400)
+            raise AwsError(
+                "TargetNotFoundException",
+                "We can't find a root, OU, account, or policy with the TargetId that you specified.",
+                400,
+            )
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(target.tags.items())]}
 
     # ------------------------------------------------------------ Account
@@ -1245,12 +1361,15 @@ class AwsStandIn:
             with self._lock:
                 target = self._accounts.get(p["AccountId"])
             if target is None:
-                raise AwsError("AccessDeniedException", "The caller is not authorized to access "
-                               f"account {p['AccountId']}", 403)
+                raise AwsError(
+                    "AccessDeniedException", f"The caller is not authorized to access account {p['AccountId']}", 403
+                )
         wanted = set(p.get("RegionOptStatusContains") or ())
-        regions = [{"RegionName": r, "RegionOptStatus": s}
-                   for r, s in sorted((target.regions or self.regions).items())
-                   if not wanted or s in wanted]
+        regions = [
+            {"RegionName": r, "RegionOptStatus": s}
+            for r, s in sorted((target.regions or self.regions).items())
+            if not wanted or s in wanted
+        ]
         size = int(p.get("MaxResults") or self.LIST_REGIONS_DEFAULT_PAGE)
         if not 1 <= size <= 50:
             raise AwsError("ValidationException", "MaxResults must be between 1 and 50", 400)
@@ -1260,7 +1379,7 @@ class AwsStandIn:
                 start = int(_unb64_token(p["NextToken"])["o"])
             except Exception:
                 raise AwsError("ValidationException", "Invalid NextToken", 400) from None
-        out: dict = {"Regions": regions[start:start + size]}
+        out: dict = {"Regions": regions[start : start + size]}
         if start + size < len(regions):
             out["NextToken"] = _b64_token({"o": start + size})
         return out
@@ -1274,18 +1393,23 @@ def _generated_account_id(i: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.fakes.aws_standin",
-                                 description="Serve an AWS stand-in until SIGTERM/SIGINT.")
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.fakes.aws_standin", description="Serve an AWS stand-in until SIGTERM/SIGINT."
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--config", help="JSON config file (see AwsStandIn.from_config)")
-    ap.add_argument("--accounts", type=int, default=0,
-                    help="generate N member accounts 200000000001.. (alias acct-00001..)")
-    ap.add_argument("--seed-root-logins", type=int, default=0,
-                    help="K of the generated accounts (spread evenly) get one root ConsoleLogin "
-                         "in us-east-1, one hour ago, and a matching credential report")
-    ap.add_argument("--noise-events", type=int, default=0,
-                    help="IAM-user events per generated account in us-east-1")
+    ap.add_argument(
+        "--accounts", type=int, default=0, help="generate N member accounts 200000000001.. (alias acct-00001..)"
+    )
+    ap.add_argument(
+        "--seed-root-logins",
+        type=int,
+        default=0,
+        help="K of the generated accounts (spread evenly) get one root ConsoleLogin "
+        "in us-east-1, one hour ago, and a matching credential report",
+    )
+    ap.add_argument("--noise-events", type=int, default=0, help="IAM-user events per generated account in us-east-1")
     ap.add_argument("--latency", type=float, default=None)
     ap.add_argument("--rate", type=float, default=None, help="LookupEvents req/s per account+region (0: off)")
     ap.add_argument("--page-size", type=int, default=None)
@@ -1293,20 +1417,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--external-id", default=None)
     ap.add_argument("--role-name", default=None)
     ap.add_argument("--report-ready-after", type=int, default=None)
-    ap.add_argument("--report-max-age", type=float, default=None,
-                    help="seconds after which Generate makes a new report (default 4 h, as AWS)")
+    ap.add_argument(
+        "--report-max-age",
+        type=float,
+        default=None,
+        help="seconds after which Generate makes a new report (default 4 h, as AWS)",
+    )
     ap.add_argument("--manifest", help="write a JSON manifest (url, hub credentials, accounts)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
 
-    overrides = {k: v for k, v in {
-        "host": args.host, "port": args.port, "latency": args.latency,
-        "rate_per_second": args.rate, "page_size": args.page_size,
-        "credential_lifetime": args.credential_lifetime, "external_id": args.external_id,
-        "role_name": args.role_name, "report_ready_after": args.report_ready_after,
-        "report_max_age": args.report_max_age,
-        "verbose": args.verbose or None,
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "latency": args.latency,
+            "rate_per_second": args.rate,
+            "page_size": args.page_size,
+            "credential_lifetime": args.credential_lifetime,
+            "external_id": args.external_id,
+            "role_name": args.role_name,
+            "report_ready_after": args.report_ready_after,
+            "report_max_age": args.report_max_age,
+            "verbose": args.verbose or None,
+        }.items()
+        if v is not None
+    }
     standin = AwsStandIn.from_config(args.config, **overrides) if args.config else AwsStandIn(**overrides)
 
     n, k = args.accounts, min(args.seed_root_logins, args.accounts)
@@ -1317,22 +1454,39 @@ def main(argv: list[str] | None = None) -> int:
         acct = _generated_account_id(i + 1)
         report = None
         if i in login_idx:
-            when = datetime.fromtimestamp(now - 3600 - i, timezone.utc)
+            when = datetime.fromtimestamp(now - 3600 - i, UTC)
             standin.add_events(acct, "us-east-1", [root_login_record(acct, when, mfa_used=True)])
             report = root_report_csv(acct, password_last_used=when.replace(microsecond=0))
             root_accounts.append(acct)
         standin.add_account(acct, alias=f"acct-{i + 1:05d}", name=f"acct-{i + 1:05d}", report_csv=report)
         if args.noise_events:
-            standin.add_events(acct, "us-east-1", [
-                {"eventVersion": "1.08",
-                 "userIdentity": {"type": "IAMUser", "userName": "deployer", "accountId": acct,
-                                  "arn": f"arn:aws:iam::{acct}:user/deployer", "accessKeyId": "AKIAEXAMPLE"},
-                 "eventTime": datetime.fromtimestamp(now - 60 * (e + 1), timezone.utc)
-                 .strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "awsRegion": "us-east-1",
-                 "readOnly": True, "eventID": str(uuid.uuid4()), "eventType": "AwsApiCall",
-                 "recipientAccountId": acct}
-                for e in range(args.noise_events)])
+            standin.add_events(
+                acct,
+                "us-east-1",
+                [
+                    {
+                        "eventVersion": "1.08",
+                        "userIdentity": {
+                            "type": "IAMUser",
+                            "userName": "deployer",
+                            "accountId": acct,
+                            "arn": f"arn:aws:iam::{acct}:user/deployer",
+                            "accessKeyId": "AKIAEXAMPLE",
+                        },
+                        "eventTime": datetime.fromtimestamp(now - 60 * (e + 1), UTC).strftime(
+                            "%Y-%m-%dT%H:%M:%SZ"
+                        ),
+                        "eventSource": "s3.amazonaws.com",
+                        "eventName": "ListBuckets",
+                        "awsRegion": "us-east-1",
+                        "readOnly": True,
+                        "eventID": str(uuid.uuid4()),
+                        "eventType": "AwsApiCall",
+                        "recipientAccountId": acct,
+                    }
+                    for e in range(args.noise_events)
+                ],
+            )
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1340,11 +1494,19 @@ def main(argv: list[str] | None = None) -> int:
     url = standin.start()
     if args.manifest:
         with open(args.manifest, "w", encoding="utf-8") as fh:
-            json.dump({"url": url, "hub_account": standin.hub_account,
-                       "hub_access_key": standin.hub_access_key,
-                       "hub_secret_key": standin.hub_secret_key,
-                       "accounts": [_generated_account_id(i + 1) for i in range(n)],
-                       "root_login_accounts": root_accounts, "env": standin.env()}, fh, indent=1)
+            json.dump(
+                {
+                    "url": url,
+                    "hub_account": standin.hub_account,
+                    "hub_access_key": standin.hub_access_key,
+                    "hub_secret_key": standin.hub_secret_key,
+                    "accounts": [_generated_account_id(i + 1) for i in range(n)],
+                    "root_login_accounts": root_accounts,
+                    "env": standin.env(),
+                },
+                fh,
+                indent=1,
+            )
     print(url, flush=True)
     while not stop.wait(0.5):
         pass

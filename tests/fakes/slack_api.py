@@ -83,10 +83,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 __all__ = ["FakeSlack", "main"]
@@ -165,7 +166,7 @@ def _encode_cursor(kind: str, value: Any) -> str:
     return base64.b64encode(f"{kind}:{value}".encode()).decode()
 
 
-def _decode_cursor(cursor: Any, kind: str) -> Optional[str]:
+def _decode_cursor(cursor: Any, kind: str) -> str | None:
     if not cursor:
         return None
     try:
@@ -204,7 +205,7 @@ class FakeSlack:
         host: str = "127.0.0.1",
         port: int = 0,
         bot_token: str = "xoxb-test-token",
-        app_token: Optional[str] = None,
+        app_token: str | None = None,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         team_id: str = "T0TEST",
         team: str = "Rootcheck Test",
@@ -212,7 +213,7 @@ class FakeSlack:
         bot_user_name: str = "rootcheck",
         bot_id: str = "B0BOT",
         app_id: str = "A0TEST",
-        ts_start: Optional[float] = None,
+        ts_start: float | None = None,
         socket_mode: bool = True,
         trigger_ttl: float = 3.0,
     ) -> None:
@@ -228,57 +229,59 @@ class FakeSlack:
         self.app_id = app_id
         self._socket_mode_enabled = socket_mode
         self.trigger_ttl = float(trigger_ttl)
-        self._ts_start = None if ts_start is None else _ts_key(repr(ts_start) if isinstance(ts_start, float) else ts_start)
+        self._ts_start = (
+            None if ts_start is None else _ts_key(repr(ts_start) if isinstance(ts_start, float) else ts_start)
+        )
 
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
 
-        self._scopes: List[str] = list(scopes)
+        self._scopes: list[str] = list(scopes)
         self._token_revoked = False
-        self._channels: Dict[str, Dict[str, Any]] = {}
-        self._msgs: Dict[str, List[Dict[str, Any]]] = {}  # channel -> all messages (incl. replies), ts order
-        self._last_ts: Dict[str, int] = {}
-        self._ephemerals: List[Dict[str, Any]] = []
-        self._users: Dict[str, Dict[str, Any]] = {}
-        self._usergroups: Dict[str, List[str]] = {}
-        self._calls: List[Dict[str, Any]] = []
-        self._responses: Dict[str, List[Dict[str, Any]]] = {}
-        self._in_flight: Dict[str, int] = {}
-        self._dms: Dict[str, str] = {}  # user -> D... channel id
-        self._triggers: Dict[str, Dict[str, Any]] = {}
+        self._channels: dict[str, dict[str, Any]] = {}
+        self._msgs: dict[str, list[dict[str, Any]]] = {}  # channel -> all messages (incl. replies), ts order
+        self._last_ts: dict[str, int] = {}
+        self._ephemerals: list[dict[str, Any]] = []
+        self._users: dict[str, dict[str, Any]] = {}
+        self._usergroups: dict[str, list[str]] = {}
+        self._calls: list[dict[str, Any]] = []
+        self._responses: dict[str, list[dict[str, Any]]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._dms: dict[str, str] = {}  # user -> D... channel id
+        self._triggers: dict[str, dict[str, Any]] = {}
         self._trigger_seq = 0
-        self._views: List[Dict[str, Any]] = []
-        self._edits: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
-        self._rate_limits: Dict[str, Dict[str, Any]] = {}
+        self._views: list[dict[str, Any]] = []
+        self._edits: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._rate_limits: dict[str, dict[str, Any]] = {}
 
         # faults
-        self._fail_rules: List[Dict[str, Any]] = []
-        self._outages: List[Dict[str, Any]] = []
-        self._errors: Dict[str, Tuple[str, int]] = {}
-        self._delays: Dict[str, Tuple[float, str]] = {}
-        self._dm_errors: Dict[str, str] = {}
+        self._fail_rules: list[dict[str, Any]] = []
+        self._outages: list[dict[str, Any]] = []
+        self._errors: dict[str, tuple[str, int]] = {}
+        self._delays: dict[str, tuple[float, str]] = {}
+        self._dm_errors: dict[str, str] = {}
         self._release = threading.Event()
 
         # socket mode
         self._ws_server: Any = None
-        self._ws_thread: Optional[threading.Thread] = None
-        self._ws_port: Optional[int] = None
-        self._ws_conns: Dict[int, Any] = {}
+        self._ws_thread: threading.Thread | None = None
+        self._ws_port: int | None = None
+        self._ws_conns: dict[int, Any] = {}
         self._ws_conn_seq = 0
         self._ws_connect_count = 0
         self._ws_tickets: set = set()
-        self._ws_received: List[Dict[str, Any]] = []
-        self._ws_sent: List[Dict[str, Any]] = []
+        self._ws_received: list[dict[str, Any]] = []
+        self._ws_sent: list[dict[str, Any]] = []
 
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._http_thread: Optional[threading.Thread] = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
         self._closed = False
 
         self.add_user(bot_user_id, name=bot_user_name, is_bot=True)
 
     # ------------------------------------------------------------------ life cycle
 
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         if self._httpd is not None:
             return self
         fake = self
@@ -314,7 +317,7 @@ class FakeSlack:
         with self._cond:
             self._cond.notify_all()
 
-    def __enter__(self) -> "FakeSlack":
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -335,7 +338,7 @@ class FakeSlack:
         return f"{self.base_url}/api/"
 
     @property
-    def ws_port(self) -> Optional[int]:
+    def ws_port(self) -> int | None:
         return self._ws_port
 
     # ------------------------------------------------------------------ configuration
@@ -346,7 +349,7 @@ class FakeSlack:
         members: Iterable[str] = (),
         bot_is_member: bool = True,
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         is_private: bool = False,
         is_archived: bool = False,
     ) -> None:
@@ -377,14 +380,14 @@ class FakeSlack:
         self,
         user_id: str,
         *,
-        name: Optional[str] = None,
-        real_name: Optional[str] = None,
+        name: str | None = None,
+        real_name: str | None = None,
         is_admin: bool = False,
         is_owner: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
         tz: str = "UTC",
-        email: Optional[str] = None,
+        email: str | None = None,
     ) -> None:
         name = name or user_id.lower()
         with self._cond:
@@ -423,7 +426,7 @@ class FakeSlack:
                 self.add_user(user)
             return self._open_dm_locked(user)["id"]
 
-    def new_trigger_id(self, user: Optional[str] = None) -> str:
+    def new_trigger_id(self, user: str | None = None) -> str:
         """Issue a trigger id (as Slack puts in a slash command or click
         payload) that ``views.open`` accepts once, within ``trigger_ttl`` s."""
         with self._cond:
@@ -454,11 +457,11 @@ class FakeSlack:
         text: str = "",
         *,
         user: str = "U0HUMAN",
-        blocks: Optional[list] = None,
-        metadata: Optional[dict] = None,
-        thread_ts: Optional[str] = None,
-        ts: Optional[str] = None,
-    ) -> Dict[str, Any]:
+        blocks: list | None = None,
+        metadata: dict | None = None,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+    ) -> dict[str, Any]:
         """Seed a message (e.g. from a human) directly, bypassing the API."""
         with self._cond:
             if channel not in self._channels:
@@ -477,9 +480,9 @@ class FakeSlack:
         self,
         n: int = 1,
         status: int = 500,
-        retry_after: Optional[int] = None,
-        method: Optional[str] = None,
-        error: Optional[str] = None,
+        retry_after: int | None = None,
+        method: str | None = None,
+        error: str | None = None,
     ) -> None:
         """Answer the next ``n`` matching requests with HTTP ``status``.
 
@@ -491,16 +494,22 @@ class FakeSlack:
         """
         with self._cond:
             self._fail_rules.append(
-                {"remaining": int(n), "status": int(status), "retry_after": retry_after, "method": method, "error": error}
+                {
+                    "remaining": int(n),
+                    "status": int(status),
+                    "retry_after": retry_after,
+                    "method": method,
+                    "error": error,
+                }
             )
 
     def outage(
         self,
         seconds: float,
         status: int = 500,
-        method: Optional[str] = None,
-        retry_after: Optional[int] = None,
-        error: Optional[str] = None,
+        method: str | None = None,
+        retry_after: int | None = None,
+        error: str | None = None,
     ) -> None:
         """Fail every matching request with ``status`` for ``seconds`` from now.
         ``outage(0)`` ends all outages."""
@@ -518,7 +527,7 @@ class FakeSlack:
                 }
             )
 
-    def set_delay(self, method: str, seconds: Optional[float], when: str = "before") -> None:
+    def set_delay(self, method: str, seconds: float | None, when: str = "before") -> None:
         """Answer ``method`` slowly.  ``when="before"``: wait, then process (the
         message is stored only when the answer is sent); ``when="after"``:
         process/store first, then hold the answer.  ``seconds=None``/0 clears.
@@ -539,7 +548,7 @@ class FakeSlack:
             self._release = threading.Event()
         old.set()
 
-    def set_error(self, method: str, error: Optional[str], status: int = 200) -> None:
+    def set_error(self, method: str, error: str | None, status: int = 200) -> None:
         """Permanent ``{"ok":false,"error":error}`` for ``method``; ``None`` clears."""
         with self._cond:
             if error is None:
@@ -547,7 +556,7 @@ class FakeSlack:
             else:
                 self._errors[method] = (error, int(status))
 
-    def set_dm_error(self, user: str, error: Optional[str]) -> None:
+    def set_dm_error(self, user: str, error: str | None) -> None:
         """Make every DM to ``user`` fail with ``error`` (e.g. ``"cannot_dm_bot"``,
         ``"user_disabled"``): ``conversations.open`` for them and
         ``chat.postMessage`` to their user id or open DM.  ``None`` clears."""
@@ -560,10 +569,10 @@ class FakeSlack:
     def set_rate_limit(
         self,
         method: str,
-        per_minute: Optional[float] = None,
+        per_minute: float | None = None,
         *,
-        per_second: Optional[float] = None,
-        burst: Optional[int] = None,
+        per_second: float | None = None,
+        burst: int | None = None,
         per_channel: bool = False,
     ) -> None:
         """Switch on a rate limit for ``method`` (off by default): a token
@@ -608,72 +617,70 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ inspection
 
-    def _public_copy(self, msg: Dict[str, Any]) -> Dict[str, Any]:
+    def _public_copy(self, msg: dict[str, Any]) -> dict[str, Any]:
         m = copy.deepcopy(msg)
         m.setdefault("blocks", None)
         m.setdefault("metadata", None)
         m.setdefault("thread_ts", None)
         return m
 
-    def messages(self, channel: str) -> List[Dict[str, Any]]:
+    def messages(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages (and thread broadcasts), oldest first.  Each has
         ``ts, text, blocks, metadata, thread_ts, user, update_count, history``
         (previous versions, oldest first), ``reply_count``..."""
         with self._lock:
             return [self._public_copy(m) for m in self._msgs.get(channel, []) if self._is_top_level(m)]
 
-    def all_messages(self, channel: str) -> List[Dict[str, Any]]:
+    def all_messages(self, channel: str) -> list[dict[str, Any]]:
         """Every stored message of the channel, replies included, in ts order."""
         with self._lock:
             return [self._public_copy(m) for m in self._msgs.get(channel, [])]
 
-    def replies(self, channel: str, ts: str) -> List[Dict[str, Any]]:
+    def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Replies of the thread ``ts`` (parent excluded), oldest first."""
         with self._lock:
             return [
-                self._public_copy(m)
-                for m in self._msgs.get(channel, [])
-                if m.get("thread_ts") == ts and m["ts"] != ts
+                self._public_copy(m) for m in self._msgs.get(channel, []) if m.get("thread_ts") == ts and m["ts"] != ts
             ]
 
-    def message(self, channel: str, ts: str) -> Optional[Dict[str, Any]]:
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         with self._lock:
             m = self._find(channel, ts)
             return None if m is None else self._public_copy(m)
 
-    def dm_channel(self, user: str) -> Optional[str]:
+    def dm_channel(self, user: str) -> str | None:
         """The ``D...`` id of the bot's DM with ``user``, or None if never opened."""
         with self._lock:
             return self._dms.get(user)
 
-    def dm_channels(self) -> Dict[str, str]:
+    def dm_channels(self) -> dict[str, str]:
         """Every open DM: user id -> ``D...`` id."""
         with self._lock:
             return dict(self._dms)
 
-    def edits(self, channel: str, ts: str) -> List[Dict[str, Any]]:
+    def edits(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Every successful ``chat.update`` of one message, oldest first: the
         message as it was right after it (``text, blocks, attachments,
         metadata``), ``time`` (wall clock) and ``edited_ts``."""
         with self._lock:
             return copy.deepcopy(self._edits.get((channel, ts), []))
 
-    def edit_counts(self, channel: Optional[str] = None) -> Dict[str, Dict[str, int]]:
+    def edit_counts(self, channel: str | None = None) -> dict[str, dict[str, int]]:
         """channel -> {ts: number of successful updates} (only edited messages)."""
         with self._lock:
-            out: Dict[str, Dict[str, int]] = {}
+            out: dict[str, dict[str, int]] = {}
             for (cid, ts), edits in self._edits.items():
                 if channel is None or cid == channel:
                     out.setdefault(cid, {})[ts] = len(edits)
             return out
 
-    def views(self) -> List[Dict[str, Any]]:
+    def views(self) -> list[dict[str, Any]]:
         """Views opened by ``views.open``, in order: ``id, trigger_id, user``
         (the trigger's), ``time`` and ``view`` (as answered)."""
         with self._lock:
             return copy.deepcopy(self._views)
 
-    def triggers(self) -> List[Dict[str, Any]]:
+    def triggers(self) -> list[dict[str, Any]]:
         """Issued trigger ids: ``trigger_id, user, issued_at, age, used``."""
         with self._lock:
             now = time.monotonic()
@@ -688,21 +695,21 @@ class FakeSlack:
                 for t in self._triggers.values()
             ]
 
-    def ephemerals(self, channel: Optional[str] = None) -> List[Dict[str, Any]]:
+    def ephemerals(self, channel: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [copy.deepcopy(e) for e in self._ephemerals if channel is None or e["channel"] == channel]
 
-    def calls(self, method: Optional[str] = None) -> List[Dict[str, Any]]:
+    def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """Params of every received request (failed ones included), in order."""
         with self._lock:
             return [copy.deepcopy(c["params"]) for c in self._calls if method is None or c["method"] == method]
 
-    def call_log(self, method: Optional[str] = None) -> List[Dict[str, Any]]:
+    def call_log(self, method: str | None = None) -> list[dict[str, Any]]:
         """Like ``calls`` with details: method, params, token, status, error, time."""
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls if method is None or c["method"] == method]
 
-    def call_count(self, method: Optional[str] = None, **params: Any) -> int:
+    def call_count(self, method: str | None = None, **params: Any) -> int:
         """How many requests came for ``method`` whose params equal ``params``
         (compared as strings), failed ones included; e.g.
         ``call_count("users.lookupByEmail", email="a@example.com")``."""
@@ -714,7 +721,7 @@ class FakeSlack:
                 and all(k in c["params"] and str(c["params"][k]) == str(v) for k, v in params.items())
             )
 
-    def in_flight(self, method: Optional[str] = None) -> int:
+    def in_flight(self, method: str | None = None) -> int:
         """Requests currently being processed (e.g. held by ``set_delay``)."""
         with self._lock:
             if method is None:
@@ -750,12 +757,12 @@ class FakeSlack:
     def _response_id(id_or_url: str) -> str:
         return id_or_url.rstrip("/").rsplit("/", 1)[-1]
 
-    def responses(self, id_or_url: str) -> List[Dict[str, Any]]:
+    def responses(self, id_or_url: str) -> list[dict[str, Any]]:
         """JSON bodies POSTed to a response_url (id or full URL), in order."""
         with self._lock:
             return copy.deepcopy(self._responses.get(self._response_id(id_or_url), []))
 
-    def wait_for_responses(self, id_or_url: str, count: int = 1, timeout: float = 5.0) -> List[Dict[str, Any]]:
+    def wait_for_responses(self, id_or_url: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         rid = self._response_id(id_or_url)
         self.wait_for(lambda: len(self._responses.get(rid, [])) >= count, timeout)
         return self.responses(rid)
@@ -838,7 +845,7 @@ class FakeSlack:
     def wait_for_socket_connection(self, count: int = 1, timeout: float = 5.0) -> None:
         self.wait_for(lambda: len(self._ws_conns) >= count, timeout)
 
-    def socket_send(self, envelope: Dict[str, Any], timeout: float = 5.0) -> str:
+    def socket_send(self, envelope: dict[str, Any], timeout: float = 5.0) -> str:
         """Deliver ``envelope`` to the newest open connection (waits up to
         ``timeout`` for one).  Fills in ``envelope_id`` if missing; returns it."""
         envelope = dict(envelope)
@@ -868,7 +875,7 @@ class FakeSlack:
             self.wait_for(lambda: self._ws_connect_count > before, timeout)
             self.socket_close_all(only=old_ids)
 
-    def socket_close_all(self, only: Optional[Iterable[int]] = None) -> None:
+    def socket_close_all(self, only: Iterable[int] | None = None) -> None:
         """Close open Socket Mode connections (all, or the ids in ``only``) from
         the server side, with a WebSocket close frame."""
         with self._lock:
@@ -879,7 +886,7 @@ class FakeSlack:
             except Exception:
                 pass
 
-    def socket_received(self, envelope_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    def socket_received(self, envelope_id: str | None = None) -> list[dict[str, Any]]:
         """Decoded JSON messages the clients sent (acks), optionally for one envelope."""
         with self._lock:
             out = [copy.deepcopy(r["data"]) for r in self._ws_received if isinstance(r["data"], dict)]
@@ -887,15 +894,15 @@ class FakeSlack:
             out = [m for m in out if m.get("envelope_id") == envelope_id]
         return out
 
-    def socket_sent(self) -> List[Dict[str, Any]]:
+    def socket_sent(self) -> list[dict[str, Any]]:
         """Everything the fake sent over Socket Mode (hello included)."""
         with self._lock:
             return [copy.deepcopy(r["data"]) for r in self._ws_sent]
 
-    def wait_for_socket_ack(self, envelope_id: str, timeout: float = 5.0) -> Dict[str, Any]:
+    def wait_for_socket_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """Return the first message the client sent for ``envelope_id``."""
 
-        def find() -> Optional[Dict[str, Any]]:
+        def find() -> dict[str, Any] | None:
             for r in self._ws_received:
                 if isinstance(r["data"], dict) and r["data"].get("envelope_id") == envelope_id:
                     return r["data"]
@@ -909,10 +916,10 @@ class FakeSlack:
     # ------------------------------------------------------------------ internals: messages
 
     @staticmethod
-    def _is_top_level(m: Dict[str, Any]) -> bool:
+    def _is_top_level(m: dict[str, Any]) -> bool:
         return m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast"
 
-    def _find(self, channel: str, ts: str) -> Optional[Dict[str, Any]]:
+    def _find(self, channel: str, ts: str) -> dict[str, Any] | None:
         for m in self._msgs.get(channel, []):
             if m["ts"] == ts:
                 return m
@@ -930,13 +937,13 @@ class FakeSlack:
         return _fmt_ts(key)
 
     def _store_message(
-        self, channel: str, fields: Dict[str, Any], from_bot: bool, ts: Optional[str] = None
-    ) -> Dict[str, Any]:
+        self, channel: str, fields: dict[str, Any], from_bot: bool, ts: str | None = None
+    ) -> dict[str, Any]:
         if ts is None:
             ts = self._next_ts(channel)
         else:
             self._last_ts[channel] = max(self._last_ts.get(channel, 0), _ts_key(ts))
-        msg: Dict[str, Any] = {"type": "message", "ts": ts, "channel": channel}
+        msg: dict[str, Any] = {"type": "message", "ts": ts, "channel": channel}
         if from_bot:
             msg.update({"user": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.app_id, "team": self.team_id})
         else:
@@ -969,7 +976,7 @@ class FakeSlack:
         self._cond.notify_all()
         return msg
 
-    def _api_view(self, m: Dict[str, Any], include_metadata: bool = True) -> Dict[str, Any]:
+    def _api_view(self, m: dict[str, Any], include_metadata: bool = True) -> dict[str, Any]:
         out = {k: copy.deepcopy(v) for k, v in m.items() if k not in ("history", "update_count", "channel")}
         if out.get("parent_user_id") is None:
             out.pop("parent_user_id", None)
@@ -977,7 +984,7 @@ class FakeSlack:
             out.pop("metadata", None)
         return out
 
-    def _open_dm_locked(self, user: str) -> Dict[str, Any]:
+    def _open_dm_locked(self, user: str) -> dict[str, Any]:
         did = self._dms.get(user)
         if did is not None:
             return self._channels[did]
@@ -1007,7 +1014,7 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ internals: dispatch
 
-    def _match_fault(self, method: str) -> Optional[Dict[str, Any]]:
+    def _match_fault(self, method: str) -> dict[str, Any] | None:
         with self._cond:
             now = time.monotonic()
             self._outages = [o for o in self._outages if o["until"] > now]
@@ -1021,7 +1028,7 @@ class FakeSlack:
                     return rule
         return None
 
-    def _record(self, method: str, params: Dict[str, Any], token: Optional[str]) -> Dict[str, Any]:
+    def _record(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         rec = {"method": method, "params": params, "token": token, "status": None, "error": None, "time": time.time()}
         with self._cond:
             self._calls.append(rec)
@@ -1029,7 +1036,7 @@ class FakeSlack:
             self._cond.notify_all()
         return rec
 
-    def _finish(self, rec: Dict[str, Any], status: int, error: Optional[str]) -> None:
+    def _finish(self, rec: dict[str, Any], status: int, error: str | None) -> None:
         with self._cond:
             rec["status"] = status
             rec["error"] = error
@@ -1040,8 +1047,8 @@ class FakeSlack:
         self._release.wait(seconds)
 
     def handle_api(
-        self, method: str, params: Dict[str, Any], token: Optional[str]
-    ) -> Tuple[int, Dict[str, str], Optional[Dict[str, Any]]]:
+        self, method: str, params: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         """Return (status, headers, body); body None with status 0 = drop connection."""
         rec = self._record(method, params, token)
         status, headers, body = 200, {}, None
@@ -1077,7 +1084,7 @@ class FakeSlack:
         finally:
             self._finish(rec, status, None if body is None or body.get("ok") else body.get("error"))
 
-    def _take_rate_token(self, method: str, params: Dict[str, Any]) -> Optional[int]:
+    def _take_rate_token(self, method: str, params: dict[str, Any]) -> int | None:
         """None if the request is within the method's rate limit (and count it),
         else the whole seconds until one more request would be."""
         with self._cond:
@@ -1094,11 +1101,11 @@ class FakeSlack:
             rl["buckets"][key] = (tokens, now)
             return max(1, math.ceil((1 - tokens) / rl["rate"]))
 
-    def _fault_response(self, fault: Dict[str, Any]) -> Tuple[int, Dict[str, str], Optional[Dict[str, Any]]]:
+    def _fault_response(self, fault: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         status = fault["status"]
         if status == 0:
             return 0, {}, None
-        headers: Dict[str, str] = {}
+        headers: dict[str, str] = {}
         if status == 429:
             headers["Retry-After"] = str(fault["retry_after"] if fault["retry_after"] is not None else 1)
         elif fault.get("retry_after") is not None:
@@ -1106,7 +1113,7 @@ class FakeSlack:
         error = fault.get("error") or _ERROR_FOR_STATUS.get(status, "fatal_error")
         return status, headers, {"ok": False, "error": error}
 
-    def _scope_headers(self) -> Dict[str, str]:
+    def _scope_headers(self) -> dict[str, str]:
         # lower-case on purpose: slack_bolt reads headers.get("x-oauth-scopes")
         return {"x-oauth-scopes": ",".join(self._scopes)}
 
@@ -1114,7 +1121,7 @@ class FakeSlack:
         if scope not in self._scopes:
             raise _ApiError("missing_scope", needed=scope, provided=",".join(self._scopes))
 
-    def _require_bot(self, token: Optional[str]) -> None:
+    def _require_bot(self, token: str | None) -> None:
         if not token:
             raise _ApiError("not_authed")
         if token.startswith("xapp-"):
@@ -1124,7 +1131,7 @@ class FakeSlack:
         if self._token_revoked:
             raise _ApiError("token_revoked")
 
-    def _channel(self, params: Dict[str, Any], key: str = "channel") -> Dict[str, Any]:
+    def _channel(self, params: dict[str, Any], key: str = "channel") -> dict[str, Any]:
         cid = params.get(key)
         if not cid:
             raise _ApiError("channel_not_found")
@@ -1138,7 +1145,7 @@ class FakeSlack:
             raise _ApiError("channel_not_found")
         return ch
 
-    def _dispatch(self, method: str, p: Dict[str, Any], token: Optional[str]) -> Tuple[Dict[str, str], Dict[str, Any]]:
+    def _dispatch(self, method: str, p: dict[str, Any], token: str | None) -> tuple[dict[str, str], dict[str, Any]]:
         if method == "apps.connections.open":
             return {}, self._apps_connections_open(token)
         handler = _METHODS.get(method)
@@ -1152,7 +1159,7 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ methods
 
-    def _apps_connections_open(self, token: Optional[str]) -> Dict[str, Any]:
+    def _apps_connections_open(self, token: str | None) -> dict[str, Any]:
         if not token:
             raise _ApiError("not_authed")
         if not token.startswith("xapp-"):
@@ -1165,7 +1172,7 @@ class FakeSlack:
         self._ws_tickets.add(ticket)
         return {"ok": True, "url": f"ws://{self.host}:{self._ws_port}/link/?ticket={ticket}&app_id={self.app_id}"}
 
-    def _m_auth_test(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
             "url": f"https://{self._team_domain()}.slack.com/",
@@ -1177,8 +1184,8 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
-    def _message_fields(self, p: Dict[str, Any], update: bool = False) -> Dict[str, Any]:
-        fields: Dict[str, Any] = {}
+    def _message_fields(self, p: dict[str, Any], update: bool = False) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
         if "text" in p and p["text"] is not None:
             fields["text"] = str(p["text"])
         if "blocks" in p:
@@ -1196,7 +1203,7 @@ class FakeSlack:
             fields["metadata"] = md
         return fields
 
-    def _m_chat_post_message(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_chat_post_message(self, p: dict[str, Any]) -> dict[str, Any]:
         target = str(p.get("channel") or "")
         if target in self._users and target not in self._channels:
             # a user id as channel: Slack posts into the bot's DM with that user
@@ -1235,10 +1242,15 @@ class FakeSlack:
         view = self._api_view(msg)
         view.pop("unfurl_links", None)
         view.pop("unfurl_media", None)
-        view["bot_profile"] = {"id": self.bot_id, "app_id": self.app_id, "name": self.bot_user_name, "team_id": self.team_id}
+        view["bot_profile"] = {
+            "id": self.bot_id,
+            "app_id": self.app_id,
+            "name": self.bot_user_name,
+            "team_id": self.team_id,
+        }
         return {"ok": True, "channel": ch["id"], "ts": msg["ts"], "message": view}
 
-    def _m_chat_update(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         ts = p.get("ts")
         msg = self._find(ch["id"], str(ts)) if ts else None
@@ -1268,7 +1280,7 @@ class FakeSlack:
         view = self._api_view(msg)
         return {"ok": True, "channel": ch["id"], "ts": msg["ts"], "text": msg.get("text", ""), "message": view}
 
-    def _m_chat_delete(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         ts = str(p.get("ts") or "")
         msg = self._find(ch["id"], ts)
@@ -1279,7 +1291,7 @@ class FakeSlack:
         self._msgs[ch["id"]].remove(msg)
         return {"ok": True, "channel": ch["id"], "ts": ts}
 
-    def _m_chat_post_ephemeral(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_chat_post_ephemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         if not ch["bot_is_member"]:
             raise _ApiError("not_in_channel")
@@ -1297,13 +1309,13 @@ class FakeSlack:
         self._ephemerals.append(rec)
         return {"ok": True, "message_ts": ts}
 
-    def _member_check(self, ch: Dict[str, Any]) -> None:
+    def _member_check(self, ch: dict[str, Any]) -> None:
         if ch.get("is_im"):
             self._require_scope("im:history")
         if not ch["bot_is_member"]:
             raise _ApiError("not_in_channel")
 
-    def _m_conversations_history(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         self._member_check(ch)
         limit = _int(p.get("limit"), 100) or 100
@@ -1315,7 +1327,7 @@ class FakeSlack:
         before = _decode_cursor(p.get("cursor"), "before")
         before_key = _ts_key(before) if before else None
 
-        def keep(m: Dict[str, Any]) -> bool:
+        def keep(m: dict[str, Any]) -> bool:
             k = _ts_key(m["ts"])
             if oldest is not None and (k < oldest or (k == oldest and not inclusive)):
                 return False
@@ -1327,7 +1339,7 @@ class FakeSlack:
 
         top = [m for m in reversed(self._msgs[ch["id"]]) if self._is_top_level(m) and keep(m)]
         page, rest = top[:limit], top[limit:]
-        out: Dict[str, Any] = {
+        out: dict[str, Any] = {
             "ok": True,
             "messages": [self._api_view(m, include_md) for m in page],
             "has_more": bool(rest),
@@ -1336,7 +1348,7 @@ class FakeSlack:
         out["response_metadata"] = {"next_cursor": _encode_cursor("before", page[-1]["ts"]) if rest else ""}
         return out
 
-    def _m_conversations_replies(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         self._member_check(ch)
         ts = str(p.get("ts") or "")
@@ -1352,7 +1364,7 @@ class FakeSlack:
         oldest = _ts_key(p["oldest"]) if p.get("oldest") not in (None, "") else None
         latest = _ts_key(p["latest"]) if p.get("latest") not in (None, "") else None
 
-        def keep(m: Dict[str, Any]) -> bool:
+        def keep(m: dict[str, Any]) -> bool:
             if m is parent:
                 return True  # Slack always returns the parent first
             k = _ts_key(m["ts"])
@@ -1367,8 +1379,8 @@ class FakeSlack:
         return self._paginate(thread, p, 1000, "messages", lambda m: self._api_view(m, include_md))
 
     def _paginate(
-        self, items: List[Any], p: Dict[str, Any], default_limit: int, key: str, view: Callable[[Any], Any]
-    ) -> Dict[str, Any]:
+        self, items: list[Any], p: dict[str, Any], default_limit: int, key: str, view: Callable[[Any], Any]
+    ) -> dict[str, Any]:
         limit = _int(p.get("limit"), default_limit) or default_limit
         offset = int(_decode_cursor(p.get("cursor"), "offset") or 0)
         page = items[offset : offset + limit]
@@ -1380,13 +1392,13 @@ class FakeSlack:
             "response_metadata": {"next_cursor": _encode_cursor("offset", offset + limit) if more else ""},
         }
 
-    def _all_members(self, ch: Dict[str, Any]) -> List[str]:
+    def _all_members(self, ch: dict[str, Any]) -> list[str]:
         members = list(ch["members"])
         if ch["bot_is_member"] and self.bot_user_id not in members:
             members.append(self.bot_user_id)
         return members
 
-    def _m_conversations_members(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_members(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         if ch["is_private"] and not ch["bot_is_member"]:
             raise _ApiError("channel_not_found")
@@ -1394,7 +1406,7 @@ class FakeSlack:
         out.pop("has_more", None)
         return out
 
-    def _im_info(self, ch: Dict[str, Any]) -> Dict[str, Any]:
+    def _im_info(self, ch: dict[str, Any]) -> dict[str, Any]:
         user = self._users.get(ch["user"], {})
         return {
             "id": ch["id"],
@@ -1407,7 +1419,7 @@ class FakeSlack:
             "priority": 0,
         }
 
-    def _m_conversations_info(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         if ch["is_private"] and not ch["bot_is_member"]:
             raise _ApiError("channel_not_found")
@@ -1429,26 +1441,26 @@ class FakeSlack:
             info["num_members"] = len(self._all_members(ch))
         return {"ok": True, "channel": info}
 
-    def _m_conversations_join(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         if ch.get("is_im") or (ch["is_private"] and not ch["bot_is_member"]):
             raise _ApiError("method_not_supported_for_channel_type")
         ch["bot_is_member"] = True
         return {"ok": True, "channel": self._m_conversations_info({"channel": ch["id"]})["channel"]}
 
-    def _user_view(self, u: Dict[str, Any]) -> Dict[str, Any]:
+    def _user_view(self, u: dict[str, Any]) -> dict[str, Any]:
         out = copy.deepcopy(u)
         if "users:read.email" not in self._scopes:
             out["profile"].pop("email", None)
         return out
 
-    def _m_users_info(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         u = self._users.get(str(p.get("user") or ""))
         if u is None:
             raise _ApiError("user_not_found")
         return {"ok": True, "user": self._user_view(u)}
 
-    def _m_users_lookup_by_email(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_users_lookup_by_email(self, p: dict[str, Any]) -> dict[str, Any]:
         email = str(p.get("email") or "").strip().casefold()
         if email:
             for u in self._users.values():
@@ -1468,7 +1480,7 @@ class FakeSlack:
         if u["deleted"] and not deactivated_ok:
             raise _ApiError("user_disabled")
 
-    def _m_conversations_open(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_conversations_open(self, p: dict[str, Any]) -> dict[str, Any]:
         if _truthy(p.get("prevent_creation")):
             raise _ApiError("fake_unsupported_argument", detail="prevent_creation is not modelled by the fake")
         users = [u.strip() for u in str(p.get("users") or "").split(",") if u.strip()]
@@ -1487,7 +1499,7 @@ class FakeSlack:
             self._dm_check(users[0])
             existed = users[0] in self._dms
             ch = self._open_dm_locked(users[0])
-        out: Dict[str, Any] = {"ok": True}
+        out: dict[str, Any] = {"ok": True}
         if existed:
             out.update({"no_op": True, "already_open": True})
         if _truthy(p.get("return_im")):
@@ -1500,7 +1512,7 @@ class FakeSlack:
             out["channel"] = {"id": ch["id"]}
         return out
 
-    def _m_chat_get_permalink(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_chat_get_permalink(self, p: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(p)
         if ch["is_private"] and not ch["bot_is_member"]:
             raise _ApiError("channel_not_found")
@@ -1515,9 +1527,9 @@ class FakeSlack:
         return {"ok": True, "channel": ch["id"], "permalink": link}
 
     @staticmethod
-    def _view_errors(view: Dict[str, Any]) -> List[str]:
+    def _view_errors(view: dict[str, Any]) -> list[str]:
         """Slack-style ``[ERROR] ... [json-pointer:/view/...]`` messages, [] if valid."""
-        msgs: List[str] = []
+        msgs: list[str] = []
 
         def err(text: str, pointer: str) -> None:
             msgs.append(f"[ERROR] {text} [json-pointer:/view{pointer}]")
@@ -1563,7 +1575,7 @@ class FakeSlack:
                 err(f"must be less than {limit + 1} characters", "/" + key)
         return msgs
 
-    def _m_views_open(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
         def missing(field: str) -> _ApiError:
             message = f"[ERROR] missing required field: {field}"
             return _ApiError("invalid_arguments", response_metadata={"messages": [message]})
@@ -1616,7 +1628,7 @@ class FakeSlack:
         self._views.append({"id": vid, "trigger_id": tid, "user": trigger["user"], "time": time.time(), "view": out})
         return {"ok": True, "view": copy.deepcopy(out)}
 
-    def _m_usergroups_users_list(self, p: Dict[str, Any]) -> Dict[str, Any]:
+    def _m_usergroups_users_list(self, p: dict[str, Any]) -> dict[str, Any]:
         ug = self._usergroups.get(str(p.get("usergroup") or ""))
         if ug is None:
             raise _ApiError("no_such_subteam")
@@ -1624,7 +1636,7 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ response_url handling
 
-    def handle_response_url(self, rid: str, body: Any) -> Tuple[int, Dict[str, str], Optional[Dict[str, Any]]]:
+    def handle_response_url(self, rid: str, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         rec = self._record("response_url", {"id": rid, "body": body}, None)
         status, headers, out = 200, {}, None
         try:
@@ -1647,7 +1659,7 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ state for the control endpoint
 
-    def state(self) -> Dict[str, Any]:
+    def state(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "api_url": self.api_url,
@@ -1678,7 +1690,7 @@ class FakeSlack:
             }
 
 
-_METHODS: Dict[str, Callable[[FakeSlack, Dict[str, Any]], Dict[str, Any]]] = {
+_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "auth.test": FakeSlack._m_auth_test,
     "chat.postMessage": FakeSlack._m_chat_post_message,
     "chat.update": FakeSlack._m_chat_update,
@@ -1698,7 +1710,7 @@ _METHODS: Dict[str, Callable[[FakeSlack, Dict[str, Any]], Dict[str, Any]]] = {
 }
 
 
-def _parse_body(content_type: str, raw: bytes) -> Tuple[Dict[str, Any], Any]:
+def _parse_body(content_type: str, raw: bytes) -> tuple[dict[str, Any], Any]:
     """Return (params dict, decoded JSON body or None)."""
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
     if not raw:
@@ -1713,11 +1725,15 @@ def _parse_body(content_type: str, raw: bytes) -> Tuple[Dict[str, Any], Any]:
         msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
         )
-        params: Dict[str, Any] = {}
+        params: dict[str, Any] = {}
         for part in msg.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if name and not part.get_filename():
-                params[name] = part.get_content() if part.get_content_maintype() == "text" else part.get_payload(decode=True).decode("utf-8", "replace")
+                params[name] = (
+                    part.get_content()
+                    if part.get_content_maintype() == "text"
+                    else part.get_payload(decode=True).decode("utf-8", "replace")
+                )
         return params, None
     # form-encoded (also the default: WebClient labels empty bodies as form)
     text = raw.decode("utf-8", "replace")
@@ -1744,7 +1760,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
-    def _send_json(self, status: int, headers: Dict[str, str], body: Any) -> None:
+    def _send_json(self, status: int, headers: dict[str, str], body: Any) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -1802,10 +1818,10 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- control API (other processes)
 
     def _control(
-        self, verb: str, action: str, q: Dict[str, str], raw: bytes
-    ) -> Tuple[int, Dict[str, str], Dict[str, Any]]:
+        self, verb: str, action: str, q: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         fake = self.fake
-        body: Dict[str, Any] = {}
+        body: dict[str, Any] = {}
         if raw:
             try:
                 body = json.loads(raw.decode("utf-8"))
@@ -1813,7 +1829,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 400, {}, {"ok": False, "error": "invalid_json"}
         args = dict(q)
         args.update(body)
-        ok: Dict[str, Any] = {"ok": True}
+        ok: dict[str, Any] = {"ok": True}
         if action == "state":
             return 200, {}, {**ok, **fake.state()}
         if action == "messages":
@@ -1904,7 +1920,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {}, {**ok, "trigger_id": fake.new_trigger_id(args.get("user"))}
         elif action == "rate_limit":
 
-            def num(key: str) -> Optional[float]:
+            def num(key: str) -> float | None:
                 return None if args.get(key) in (None, "") else float(args[key])
 
             burst = num("burst")
@@ -1999,7 +2015,7 @@ def build_from_args(ns: argparse.Namespace) -> FakeSlack:
     return fake
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ns = _build_arg_parser().parse_args(argv)
     fake = build_from_args(ns).start()
     stop = threading.Event()

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -33,7 +33,7 @@ CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 PROD, DEV, LOCKED = "222222222222", "333333333333", "444444444444"
 ROLE = "arn:aws:iam::{}:role/RootCheckReader"
 NO_RETRY = {"mode": "standard", "total_max_attempts": 1}
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 # One botocore session for the whole module: it caches the service models, so
 # each client costs milliseconds instead of a model load.
@@ -55,8 +55,9 @@ def client(standin, service, *, region="us-east-1", creds=None, retries=None, **
 
 def assume(standin, account, external_id="xid-123", **kw):
     sts = client(standin, "sts")
-    return sts.assume_role(RoleArn=ROLE.format(account), RoleSessionName="rootcheck",
-                           ExternalId=external_id, **kw)["Credentials"]
+    return sts.assume_role(RoleArn=ROLE.format(account), RoleSessionName="rootcheck", ExternalId=external_id, **kw)[
+        "Credentials"
+    ]
 
 
 def error_code(excinfo) -> str:
@@ -66,13 +67,22 @@ def error_code(excinfo) -> str:
 def iam_user_record(account, when, name="alice", event="ListBuckets", read_only=True):
     return {
         "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "userName": name,
-                         "arn": f"arn:aws:iam::{account}:user/{name}", "accountId": account,
-                         "accessKeyId": "AKIAUSERKEY"},
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLE",
+            "userName": name,
+            "arn": f"arn:aws:iam::{account}:user/{name}",
+            "accountId": account,
+            "accessKeyId": "AKIAUSERKEY",
+        },
         "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": "s3.amazonaws.com", "eventName": event, "awsRegion": "us-east-1",
-        "readOnly": read_only, "eventID": f"user-{name}-{when.timestamp():.0f}",
-        "eventType": "AwsApiCall", "recipientAccountId": account,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": event,
+        "awsRegion": "us-east-1",
+        "readOnly": read_only,
+        "eventID": f"user-{name}-{when.timestamp():.0f}",
+        "eventType": "AwsApiCall",
+        "recipientAccountId": account,
     }
 
 
@@ -91,8 +101,7 @@ def standin():
 
 
 def test_lookup_events_pages_newest_first_and_caps_max_results(standin):
-    records = [root_login_record(PROD, NOW - timedelta(minutes=i), event_id=f"ev-{i:03d}")
-               for i in range(120)]
+    records = [root_login_record(PROD, NOW - timedelta(minutes=i), event_id=f"ev-{i:03d}") for i in range(120)]
     standin.add_events(PROD, "us-east-1", records[::-1])  # insertion order must not matter
     ct = client(standin, "cloudtrail", creds=assume(standin, PROD))
 
@@ -120,12 +129,15 @@ def test_lookup_events_pages_newest_first_and_caps_max_results(standin):
 
 
 def test_lookup_attribute_filters(standin):
-    corpus = {name: json.loads((CORPUS / name).read_text()) for name in (
-        "01_root_console_login_success_no_mfa.json",
-        "09_root_create_access_key_invokedby_signin.json",
-        "07_iam_user_console_login_success_no_mfa.json",
-        "16_assumed_role_describe_table.json",
-    )}
+    corpus = {
+        name: json.loads((CORPUS / name).read_text())
+        for name in (
+            "01_root_console_login_success_no_mfa.json",
+            "09_root_create_access_key_invokedby_signin.json",
+            "07_iam_user_console_login_success_no_mfa.json",
+            "16_assumed_role_describe_table.json",
+        )
+    }
     standin.add_events(PROD, "us-east-1", corpus.values())
     standin.add_events(PROD, "us-east-1", [iam_user_record(PROD, NOW, name="alice")])
     ct = client(standin, "cloudtrail", creds=assume(standin, PROD))
@@ -137,29 +149,38 @@ def test_lookup_attribute_filters(standin):
     def ids(*names):
         return sorted(corpus[n]["eventID"] for n in names)
 
-    assert lookup("Username", "root") == ids("01_root_console_login_success_no_mfa.json",
-                                             "09_root_create_access_key_invokedby_signin.json")
+    assert lookup("Username", "root") == ids(
+        "01_root_console_login_success_no_mfa.json", "09_root_create_access_key_invokedby_signin.json"
+    )
     iam_user = corpus["07_iam_user_console_login_success_no_mfa.json"]["userIdentity"]["userName"]
     assert lookup("Username", iam_user) == ids("07_iam_user_console_login_success_no_mfa.json")
     assert lookup("Username", "tester") == ids("16_assumed_role_describe_table.json")  # sessionIssuer
-    assert lookup("EventName", "ConsoleLogin") == ids("01_root_console_login_success_no_mfa.json",
-                                                      "07_iam_user_console_login_success_no_mfa.json")
+    assert lookup("EventName", "ConsoleLogin") == ids(
+        "01_root_console_login_success_no_mfa.json", "07_iam_user_console_login_success_no_mfa.json"
+    )
     assert lookup("EventSource", "dynamodb.amazonaws.com") == ids("16_assumed_role_describe_table.json")
-    assert lookup("ReadOnly", "true") == sorted(ids("16_assumed_role_describe_table.json")
-                                                + [f"user-alice-{NOW.timestamp():.0f}"])
-    assert lookup("EventId", corpus["09_root_create_access_key_invokedby_signin.json"]["eventID"]) == \
-        ids("09_root_create_access_key_invokedby_signin.json")
+    assert lookup("ReadOnly", "true") == sorted(
+        ids("16_assumed_role_describe_table.json") + [f"user-alice-{NOW.timestamp():.0f}"]
+    )
+    assert lookup("EventId", corpus["09_root_create_access_key_invokedby_signin.json"]["eventID"]) == ids(
+        "09_root_create_access_key_invokedby_signin.json"
+    )
     assert lookup("Username", "nobody") == []
 
     with pytest.raises(ClientError) as exc:
-        ct.lookup_events(LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"},
-                                           {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])
+        ct.lookup_events(
+            LookupAttributes=[
+                {"AttributeKey": "Username", "AttributeValue": "root"},
+                {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"},
+            ]
+        )
     assert error_code(exc) == "InvalidLookupAttributesException"
 
 
 def test_time_window_is_inclusive_and_validated(standin):
-    standin.add_events(PROD, "us-east-1", [
-        root_login_record(PROD, NOW - timedelta(hours=h), event_id=f"h{h}") for h in range(10)])
+    standin.add_events(
+        PROD, "us-east-1", [root_login_record(PROD, NOW - timedelta(hours=h), event_id=f"h{h}") for h in range(10)]
+    )
     ct = client(standin, "cloudtrail", creds=assume(standin, PROD))
 
     resp = ct.lookup_events(StartTime=NOW - timedelta(hours=5), EndTime=NOW - timedelta(hours=2))
@@ -224,7 +245,7 @@ def test_assume_role_checks_external_id_and_denials(standin):
 
     creds = assume(standin, PROD)
     assert creds["AccessKeyId"].startswith("ASIA") and creds["SessionToken"]
-    lifetime = (creds["Expiration"] - datetime.now(timezone.utc)).total_seconds()
+    lifetime = (creds["Expiration"] - datetime.now(UTC)).total_seconds()
     assert 3590 < lifetime <= 3600
     who = client(standin, "sts", creds=creds).get_caller_identity()
     assert who["Account"] == PROD
@@ -242,8 +263,10 @@ def test_assume_role_checks_external_id_and_denials(standin):
     with pytest.raises(ClientError) as exc:
         assume(standin, LOCKED)
     assert error_code(exc) == "AccessDenied"
-    assert f"is not authorized to perform: sts:AssumeRole on resource: {ROLE.format(LOCKED)}" in \
-        exc.value.response["Error"]["Message"]
+    assert (
+        f"is not authorized to perform: sts:AssumeRole on resource: {ROLE.format(LOCKED)}"
+        in exc.value.response["Error"]["Message"]
+    )
     with pytest.raises(ClientError) as exc:
         assume(standin, "999999999999")  # no such account
     assert error_code(exc) == "AccessDenied"
@@ -257,8 +280,12 @@ def test_assumed_credentials_reach_the_right_account(standin):
     standin.add_events(DEV, "us-east-1", [root_login_record(DEV, NOW, event_id="dev-login")])
     standin.add_events(DEV, "eu-west-1", [root_login_record(DEV, NOW, event_id="dev-eu")])
 
-    for account, region, expected in ((PROD, "us-east-1", ["prod-login"]), (DEV, "us-east-1", ["dev-login"]),
-                                      (DEV, "eu-west-1", ["dev-eu"]), (PROD, "eu-west-1", [])):
+    for account, region, expected in (
+        (PROD, "us-east-1", ["prod-login"]),
+        (DEV, "us-east-1", ["dev-login"]),
+        (DEV, "eu-west-1", ["dev-eu"]),
+        (PROD, "eu-west-1", []),
+    ):
         ct = client(standin, "cloudtrail", region=region, creds=assume(standin, account))
         assert [e["EventId"] for e in ct.lookup_events()["Events"]] == expected
     assert standin.stats.count("cloudtrail", "LookupEvents", DEV) == 2
@@ -292,8 +319,9 @@ def test_refreshable_credentials_from_env_and_role_profile(tmp_path, monkeypatch
         for key, value in s.env().items():
             monkeypatch.setenv(key, value)
         config = tmp_path / "config"
-        config.write_text(f"[profile prod]\nrole_arn = {ROLE.format(PROD)}\n"
-                          "credential_source = Environment\nexternal_id = xid-9\n")
+        config.write_text(
+            f"[profile prod]\nrole_arn = {ROLE.format(PROD)}\ncredential_source = Environment\nexternal_id = xid-9\n"
+        )
         monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
 
         session = boto3.session.Session(profile_name="prod")  # endpoints come from AWS_ENDPOINT_URL_*
@@ -314,16 +342,32 @@ def test_root_report_csv_builder():
     assert tuple(rows[0]) == CREDENTIAL_REPORT_COLUMNS and len(CREDENTIAL_REPORT_COLUMNS) == 22
     root = rows[0]
     assert root["user"] == "<root_account>" and root["arn"] == f"arn:aws:iam::{PROD}:root"
-    assert (root["password_enabled"], root["password_last_used"], root["mfa_active"]) == \
-        ("not_supported", "no_information", "true")
+    assert (root["password_enabled"], root["password_last_used"], root["mfa_active"]) == (
+        "not_supported",
+        "no_information",
+        "true",
+    )
     assert root["access_key_1_active"] == root["access_key_2_active"] == "false"
 
-    used = datetime(2026, 8, 20, 9, 14, 2, tzinfo=timezone.utc)
-    risky = next(csv.DictReader(io.StringIO(root_report_csv(
-        PROD, password_last_used=used, mfa_active=False, key1_active=True,
-        extra_rows=[{"user": "ci", "arn": f"arn:aws:iam::{PROD}:user/ci"}]))))
-    assert (risky["password_last_used"], risky["mfa_active"], risky["access_key_1_active"]) == \
-        ("2026-08-20T09:14:02+00:00", "false", "true")
+    used = datetime(2026, 8, 20, 9, 14, 2, tzinfo=UTC)
+    risky = next(
+        csv.DictReader(
+            io.StringIO(
+                root_report_csv(
+                    PROD,
+                    password_last_used=used,
+                    mfa_active=False,
+                    key1_active=True,
+                    extra_rows=[{"user": "ci", "arn": f"arn:aws:iam::{PROD}:user/ci"}],
+                )
+            )
+        )
+    )
+    assert (risky["password_last_used"], risky["mfa_active"], risky["access_key_1_active"]) == (
+        "2026-08-20T09:14:02+00:00",
+        "false",
+        "true",
+    )
 
 
 def test_credential_report_lifecycle():
@@ -331,8 +375,9 @@ def test_credential_report_lifecycle():
     with AwsStandIn(rate_per_second=None, report_ready_after=3) as s:
         s.add_account(PROD, report_csv=report)
         s.add_account(DEV, report_state="expired")
-        iam = client(s, "iam", creds=client(s, "sts").assume_role(
-            RoleArn=ROLE.format(PROD), RoleSessionName="rc")["Credentials"])
+        iam = client(
+            s, "iam", creds=client(s, "sts").assume_role(RoleArn=ROLE.format(PROD), RoleSessionName="rc")["Credentials"]
+        )
 
         with pytest.raises(ClientError) as exc:
             iam.get_credential_report()
@@ -348,11 +393,12 @@ def test_credential_report_lifecycle():
         got = iam.get_credential_report()
         assert got["Content"] == report.encode()  # botocore base64-decodes the blob
         assert got["ReportFormat"] == "text/csv"
-        assert abs((got["GeneratedTime"] - datetime.now(timezone.utc)).total_seconds()) < 5
+        assert abs((got["GeneratedTime"] - datetime.now(UTC)).total_seconds()) < 5
         assert iam.generate_credential_report()["State"] == "COMPLETE"  # a fresh report is kept
 
-        dev = client(s, "iam", creds=client(s, "sts").assume_role(
-            RoleArn=ROLE.format(DEV), RoleSessionName="rc")["Credentials"])
+        dev = client(
+            s, "iam", creds=client(s, "sts").assume_role(RoleArn=ROLE.format(DEV), RoleSessionName="rc")["Credentials"]
+        )
         with pytest.raises(ClientError) as exc:
             dev.get_credential_report()
         assert error_code(exc) == "ReportExpired"
@@ -361,8 +407,10 @@ def test_credential_report_lifecycle():
 
 
 def test_list_account_aliases(standin):
-    aliases = {acct: client(standin, "iam", creds=assume(standin, acct)).list_account_aliases()["AccountAliases"]
-               for acct in (PROD, DEV)}
+    aliases = {
+        acct: client(standin, "iam", creds=assume(standin, acct)).list_account_aliases()["AccountAliases"]
+        for acct in (PROD, DEV)
+    }
     assert aliases == {PROD: ["prod"], DEV: ["dev", "dev-legacy"]}
     assert client(standin, "iam").list_account_aliases()["AccountAliases"] == []  # hub has none
 
@@ -382,8 +430,10 @@ def test_list_regions(standin):
     assert {r["RegionName"] for r in disabled} == {"af-south-1", "ap-east-1", "eu-south-1", "me-south-1"}
 
     dev = client(standin, "account", creds=assume(standin, DEV)).list_regions()["Regions"]
-    assert dev == [{"RegionName": "ap-east-1", "RegionOptStatus": "ENABLED"},
-                   {"RegionName": "us-east-1", "RegionOptStatus": "ENABLED_BY_DEFAULT"}]
+    assert dev == [
+        {"RegionName": "ap-east-1", "RegionOptStatus": "ENABLED"},
+        {"RegionName": "us-east-1", "RegionOptStatus": "ENABLED_BY_DEFAULT"},
+    ]
     assert acc.list_regions(AccountId=DEV)["Regions"] == dev
 
 
@@ -414,8 +464,7 @@ def test_failing_and_disabled_regions():
             with pytest.raises(ClientError) as exc:
                 client(s, "cloudtrail", region=region, retries=NO_RETRY).lookup_events()
             assert error_code(exc) == "UnrecognizedClientException"
-            assert exc.value.response["Error"]["Message"] == \
-                "The security token included in the request is invalid"
+            assert exc.value.response["Error"]["Message"] == "The security token included in the request is invalid"
 
 
 # ----------------------------------------------------------------- server behaviour
@@ -447,14 +496,27 @@ def test_latency_is_concurrent_not_serialised():
 def test_from_config_loads_accounts_and_event_files(tmp_path):
     (tmp_path / "login.json").write_text((CORPUS / "01_root_console_login_success_no_mfa.json").read_text())
     config = tmp_path / "standin.json"
-    config.write_text(json.dumps({
-        "rate_per_second": 0, "external_id": "cfg",
-        "accounts": [{"id": PROD, "alias": "prod", "report_root": {"mfa_active": False},
-                      "report_state": "complete", "events": {"us-east-1": ["login.json"]}}],
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "rate_per_second": 0,
+                "external_id": "cfg",
+                "accounts": [
+                    {
+                        "id": PROD,
+                        "alias": "prod",
+                        "report_root": {"mfa_active": False},
+                        "report_state": "complete",
+                        "events": {"us-east-1": ["login.json"]},
+                    }
+                ],
+            }
+        )
+    )
     with AwsStandIn.from_config(config) as s:
-        creds = client(s, "sts").assume_role(RoleArn=ROLE.format(PROD), RoleSessionName="rc",
-                                             ExternalId="cfg")["Credentials"]
+        creds = client(s, "sts").assume_role(RoleArn=ROLE.format(PROD), RoleSessionName="rc", ExternalId="cfg")[
+            "Credentials"
+        ]
         events = client(s, "cloudtrail", creds=creds).lookup_events()["Events"]
         assert [e["EventId"] for e in events] == ["deb1e1f9-c99b-4612-8e9f-21f93b5d79c0"]
         report = client(s, "iam", creds=creds).get_credential_report()["Content"].decode()
@@ -464,9 +526,26 @@ def test_from_config_loads_accounts_and_event_files(tmp_path):
 def test_runs_as_a_process_until_sigterm(tmp_path):
     manifest = tmp_path / "manifest.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.aws_standin", "--port", "0", "--accounts", "5",
-         "--seed-root-logins", "2", "--latency", "0.05", "--manifest", str(manifest)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.aws_standin",
+            "--port",
+            "0",
+            "--accounts",
+            "5",
+            "--seed-root-logins",
+            "2",
+            "--latency",
+            "0.05",
+            "--manifest",
+            str(manifest),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
@@ -475,13 +554,15 @@ def test_runs_as_a_process_until_sigterm(tmp_path):
 
         class Remote:  # just enough of AwsStandIn for client()
             hub_access_key, hub_secret_key = info["hub_access_key"], info["hub_secret_key"]
+
         Remote.url = url
         sts = client(Remote, "sts")
         found = {}
         for acct in info["accounts"]:
             creds = sts.assume_role(RoleArn=ROLE.format(acct), RoleSessionName="rc")["Credentials"]
             resp = client(Remote, "cloudtrail", creds=creds).lookup_events(
-                LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}])
+                LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}]
+            )
             found[acct] = len(resp["Events"])
         assert sorted(a for a, n in found.items() if n) == sorted(info["root_login_accounts"])
 
@@ -532,7 +613,8 @@ def test_failures_on_demand_and_the_request_log():
             cloudtrail.lookup_events(MaxResults=1, NextToken=page["NextToken"])
         assert s.stats.assume_role_peak == 1
         assert [(service, action, token) for service, action, _, token in s.stats.requests] == [
-            ("sts", "AssumeRole", None)] + [("cloudtrail", "LookupEvents", creds["SessionToken"])] * 3
+            ("sts", "AssumeRole", None)
+        ] + [("cloudtrail", "LookupEvents", creds["SessionToken"])] * 3
 
 
 def creds_for(standin, account):
@@ -546,14 +628,19 @@ def test_the_page_log_says_when_each_lookup_page_was_answered_and_what_it_held()
         s.add_events(PROD, "us-east-1", records)
         cloudtrail = client(s, "cloudtrail", creds=creds_for(s, PROD), retries=NO_RETRY)
         asked = time.time()
-        first = cloudtrail.lookup_events(MaxResults=2,
-                                         LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}])
+        first = cloudtrail.lookup_events(
+            MaxResults=2, LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}]
+        )
         answered = time.time()
-        cloudtrail.lookup_events(MaxResults=2, NextToken=first["NextToken"],
-                                 LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}])
+        cloudtrail.lookup_events(
+            MaxResults=2,
+            NextToken=first["NextToken"],
+            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "root"}],
+        )
         assert [(account, region, attribute, set(ids)) for _, account, region, attribute, ids in s.stats.pages] == [
             (PROD, "us-east-1", ("Username", "root"), {"page-0", "page-1"}),
-            (PROD, "us-east-1", ("Username", "root"), {"page-2"})]
+            (PROD, "us-east-1", ("Username", "root"), {"page-2"}),
+        ]
         assert asked + 0.05 <= s.stats.page_served("page-1") <= answered, "answered after the latency"
         assert s.stats.page_served("page-2") > s.stats.page_served("page-0")
         assert s.stats.page_served("never-seen") is None

@@ -598,7 +598,10 @@ def _fake_process(*args: str):
 
 
 def test_runs_as_a_process_with_control_endpoints():
-    with _fake_process("--channel", "C0ALERTS", "--member", "U0ADMIN", "--usergroup", "S0ADMINS:U0ADMIN") as (proc, api_url):
+    with _fake_process("--channel", "C0ALERTS", "--member", "U0ADMIN", "--usergroup", "S0ADMINS:U0ADMIN") as (
+        proc,
+        api_url,
+    ):
         assert api_url.startswith("http://127.0.0.1:") and api_url.endswith("/api/")
         base = api_url[: -len("/api/")]
         c = WebClient(token="xoxb-test-token", base_url=api_url)
@@ -986,7 +989,19 @@ def test_replies_return_metadata_only_with_include_all_metadata(fake, client):
 
 
 def test_control_endpoints_for_dms_views_edits_and_limits():
-    with _fake_process("--channel", "C0ALERTS:U0ADMIN", "--user", "U0ADMIN:admin@example.com", "--admin", "U0ADMIN", "--deactivated-user", "U0GONE", "--trigger-ttl", "5", "--no-socket-mode") as (proc, api_url):
+    with _fake_process(
+        "--channel",
+        "C0ALERTS:U0ADMIN",
+        "--user",
+        "U0ADMIN:admin@example.com",
+        "--admin",
+        "U0ADMIN",
+        "--deactivated-user",
+        "U0GONE",
+        "--trigger-ttl",
+        "5",
+        "--no-socket-mode",
+    ) as (proc, api_url):
         base = api_url[: -len("/api/")]
         c = WebClient(token="xoxb-test-token", base_url=api_url)
 

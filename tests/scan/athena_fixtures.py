@@ -18,8 +18,9 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from bot.aws.athena import QueryStatus
 from bot.checks.records import is_archive_file, unwrap
@@ -114,16 +115,20 @@ def load_duckdb(con, rows: Iterable[dict], folder: Path, database: str = "db", t
     with data.open("w") as handle:
         count = sum(1 for row in rows if handle.write(json.dumps(row) + "\n"))
     con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
-    con.execute(f'CREATE TABLE "{database}"."{table}" ('
-                + ", ".join(f'"{name}" {kind}' for name, kind in types.items()) + ")")
+    con.execute(
+        f'CREATE TABLE "{database}"."{table}" (' + ", ".join(f'"{name}" {kind}' for name, kind in types.items()) + ")"
+    )
     spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
-    con.execute(f"INSERT INTO \"{database}\".\"{table}\" SELECT * FROM read_json('{data}', "
-                f"format='newline_delimited', columns={spec})")
+    con.execute(
+        f'INSERT INTO "{database}"."{table}" SELECT * FROM read_json(\'{data}\', '
+        f"format='newline_delimited', columns={spec})"
+    )
     return count
 
 
 def athena_csv(header: list[str], rows: Iterable[tuple]) -> str:
     """Rows as Athena writes a results file."""
+
     def cell(value: Any) -> str:
         return "" if value is None else '"' + str(value).replace('"', '""') + '"'
 
@@ -164,19 +169,42 @@ class DuckDBEngine:
         yield self.files[location.rsplit("/", 1)[1].removesuffix(".csv")].encode()
 
 
-def glue_table(name: str, location: str, org: bool = True, first_day: str = "2013/11/01",
-               columns: Iterable[tuple[str, str]] = COLUMNS) -> dict:
+def glue_table(
+    name: str,
+    location: str,
+    org: bool = True,
+    first_day: str = "2013/11/01",
+    columns: Iterable[tuple[str, str]] = COLUMNS,
+) -> dict:
     """A Glue `TableInput` for AWS's table: projected `timestamp`; with `org`, injected `account`
     and enumerated `region`, as `rootcheck athena-table --org` creates it."""
     keys = (["account", "region"] if org else []) + ["timestamp"]
-    parameters = {"EXTERNAL": "TRUE", "projection.enabled": "true", "projection.timestamp.type": "date",
-                  "projection.timestamp.format": "yyyy/MM/dd", "projection.timestamp.interval": "1",
-                  "projection.timestamp.interval.unit": "DAYS", "projection.timestamp.range": f"{first_day},NOW"}
+    parameters = {
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.timestamp.type": "date",
+        "projection.timestamp.format": "yyyy/MM/dd",
+        "projection.timestamp.interval": "1",
+        "projection.timestamp.interval.unit": "DAYS",
+        "projection.timestamp.range": f"{first_day},NOW",
+    }
     if org:
-        parameters.update({"projection.account.type": "injected", "projection.region.type": "enum",
-                           "projection.region.values": "us-east-1,eu-west-1"})
-    return {"Name": name, "TableType": "EXTERNAL_TABLE", "Parameters": parameters,
-            "PartitionKeys": [{"Name": key, "Type": "string"} for key in keys],
-            "StorageDescriptor": {"Columns": [{"Name": n, "Type": t} for n, t in columns], "Location": location,
-                                  "InputFormat": "com.amazon.emr.cloudtrail.CloudTrailInputFormat",
-                                  "SerdeInfo": {"SerializationLibrary": "org.apache.hive.hcatalog.data.JsonSerDe"}}}
+        parameters.update(
+            {
+                "projection.account.type": "injected",
+                "projection.region.type": "enum",
+                "projection.region.values": "us-east-1,eu-west-1",
+            }
+        )
+    return {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": parameters,
+        "PartitionKeys": [{"Name": key, "Type": "string"} for key in keys],
+        "StorageDescriptor": {
+            "Columns": [{"Name": n, "Type": t} for n, t in columns],
+            "Location": location,
+            "InputFormat": "com.amazon.emr.cloudtrail.CloudTrailInputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hive.hcatalog.data.JsonSerDe"},
+        },
+    }

@@ -40,7 +40,7 @@ class AwsProxy:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "AwsProxy":
+    def __enter__(self) -> AwsProxy:
         self._thread.start()
         return self
 
@@ -94,8 +94,10 @@ class AwsProxy:
                     answer = json.dumps({"__type": code, "message": message}).encode()
                     kind = "application/x-amz-json-1.1"
                 else:  # S3
-                    answer = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>"
-                              f"<Message>{message}</Message></Error>").encode()
+                    answer = (
+                        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                        f"<Message>{message}</Message></Error>"
+                    ).encode()
                     kind = "application/xml"
                 self.send_response(status)
                 self.send_header("Content-Type", kind)

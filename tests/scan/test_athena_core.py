@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -14,8 +14,8 @@ from tests.scan.athena_fixtures import glue_table, results_file
 
 sqlglot = pytest.importorskip("sqlglot")
 
-SINCE = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
-UNTIL = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
+SINCE = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+UNTIL = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 10)
 
 
@@ -26,18 +26,22 @@ def _table(org: bool = False, **changes) -> dict:
     return table
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("db.t", (None, "db", "t")),
-    ("Security_Logs.CloudTrail_PP", (None, "security_logs", "cloudtrail_pp")),
-    ("rootcheck-wg.1/db.t", ("rootcheck-wg.1", "db", "t")),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("db.t", (None, "db", "t")),
+        ("Security_Logs.CloudTrail_PP", (None, "security_logs", "cloudtrail_pp")),
+        ("rootcheck-wg.1/db.t", ("rootcheck-wg.1", "db", "t")),
+    ],
+)
 def test_table_refs(text, expected):
     ref = parse_table_ref(text)
     assert (ref.workgroup, ref.database, ref.table) == expected
 
 
-@pytest.mark.parametrize("text", ["db.t'--", "db.t;", "db", "db.t.x", "/db.t", "w g/db.t", "db.t\n", "dé.t",
-                                  "db.`t`", "", "wg/", "a/b/db.t"])
+@pytest.mark.parametrize(
+    "text", ["db.t'--", "db.t;", "db", "db.t.x", "/db.t", "w g/db.t", "db.t\n", "dé.t", "db.`t`", "", "wg/", "a/b/db.t"]
+)
 def test_table_refs_refused(text):
     with pytest.raises(ValueError, match=r"--athena must be \[WORKGROUP/\]DATABASE.TABLE"):
         parse_table_ref(text)
@@ -91,9 +95,14 @@ def test_a_table_that_is_not_cloudtrail_is_refused():
 
 
 def test_date_partitions_other_formats_and_none():
-    hourly = _table(Parameters={"projection.enabled": "true", "projection.timestamp.type": "date",
-                                "projection.timestamp.format": "'dt='yyyy-MM-dd'/hour='HH",
-                                "projection.timestamp.range": "NOW-2YEARS,NOW"})
+    hourly = _table(
+        Parameters={
+            "projection.enabled": "true",
+            "projection.timestamp.type": "date",
+            "projection.timestamp.format": "'dt='yyyy-MM-dd'/hour='HH",
+            "projection.timestamp.range": "NOW-2YEARS,NOW",
+        }
+    )
     found = layout(hourly)
     assert found.date_format == "dt=%Y-%m-%d/hour=%H" and found.first_day is None
     (query,) = plan(parse_table_ref("db.t"), found, SINCE, UNTIL, (), TODAY)
@@ -105,17 +114,24 @@ def test_date_partitions_other_formats_and_none():
     assert layout(manual).date_key is None
     (query,) = plan(parse_table_ref("db.t"), layout(manual), SINCE, UNTIL, (), TODAY)
     assert query.label == "the whole table" and "BETWEEN" not in query.sql
-    unordered = _table(Parameters={"projection.enabled": "true", "projection.timestamp.type": "date",
-                                   "projection.timestamp.format": "dd/MM/yyyy"})
+    unordered = _table(
+        Parameters={
+            "projection.enabled": "true",
+            "projection.timestamp.type": "date",
+            "projection.timestamp.format": "dd/MM/yyyy",
+        }
+    )
     with pytest.raises(ValueError, match="date format 'dd/MM/yyyy'"):
         layout(unordered)
 
 
 def test_without_since_the_scan_starts_where_the_projection_does_and_ends_tomorrow():
     queries = plan(parse_table_ref("db.t"), layout(_table()), None, None, (), date(2014, 1, 15))
-    assert [q.label for q in queries] == ["delivery days 2013-10-31 to 2013-11-30",
-                                          "delivery days 2013-12-01 to 2013-12-31",
-                                          "delivery days 2014-01-01 to 2014-01-16"]
+    assert [q.label for q in queries] == [
+        "delivery days 2013-10-31 to 2013-11-30",
+        "delivery days 2013-12-01 to 2013-12-31",
+        "delivery days 2014-01-01 to 2014-01-16",
+    ]
     assert "eventtime" not in queries[0].sql.split("WHERE")[1]  # no window: no time filter
 
 
@@ -136,18 +152,37 @@ def _results(**values) -> tuple[bytes, bytes]:
 
 
 def test_rows_become_camel_case_records_with_their_types_restored():
-    header, rows = _results(**{"eventid": "e1", "eventname": "CreateUser", "eventsource": "iam.amazonaws.com",
-                    "readonly": "false", "responseelements": '{"user": {"userName": "x"}}',
-                    "additionaleventdata": "not json", "useragent": 'a "b",\nc', "errorcode": "",
-                    "useridentity.type": "Root", "useridentity.accesskeyid": "ASIAX",
-                    "useridentity.sessioncontext.attributes.mfaauthenticated": "true",
-                    "$path": "s3://b/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/03/03/f.json.gz"})
+    header, rows = _results(
+        **{
+            "eventid": "e1",
+            "eventname": "CreateUser",
+            "eventsource": "iam.amazonaws.com",
+            "readonly": "false",
+            "responseelements": '{"user": {"userName": "x"}}',
+            "additionaleventdata": "not json",
+            "useragent": 'a "b",\nc',
+            "errorcode": "",
+            "useridentity.type": "Root",
+            "useridentity.accesskeyid": "ASIAX",
+            "useridentity.sessioncontext.attributes.mfaauthenticated": "true",
+            "$path": "s3://b/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/us-east-1/2026/03/03/f.json.gz",
+        }
+    )
     ((record, hint),) = read_rows(header, rows)
-    assert record == {"eventID": "e1", "eventName": "CreateUser", "eventSource": "iam.amazonaws.com",
-                      "readOnly": False, "responseElements": {"user": {"userName": "x"}},
-                      "additionalEventData": "not json", "userAgent": 'a "b",\nc',
-                      "userIdentity": {"type": "Root", "accessKeyId": "ASIAX",
-                                       "sessionContext": {"attributes": {"mfaAuthenticated": "true"}}}}
+    assert record == {
+        "eventID": "e1",
+        "eventName": "CreateUser",
+        "eventSource": "iam.amazonaws.com",
+        "readOnly": False,
+        "responseElements": {"user": {"userName": "x"}},
+        "additionalEventData": "not json",
+        "userAgent": 'a "b",\nc',
+        "userIdentity": {
+            "type": "Root",
+            "accessKeyId": "ASIAX",
+            "sessionContext": {"attributes": {"mfaAuthenticated": "true"}},
+        },
+    }
     assert hint == "111122223333"
     finding = check_record(record, hint)
     assert (finding.account_id, finding.mfa_used, finding.clues.access_key_id) == ("111122223333", True, "ASIAX")
@@ -157,15 +192,16 @@ def test_results_of_another_shape_are_refused():
     with pytest.raises(ValueError, match="do not have the column"):
         list(read_rows(b'"eventid","eventname"', b'"e","n"\n'))
     header, _ = _results()
-    for line in (b'"e","n"', b'"[""e""]"', b'"{}"', b"[1]", b'"[' + b",".join([b"null"] * 26) + b']'):
+    for line in (b'"e","n"', b'"[""e""]"', b'"{}"', b"[1]", b'"[' + b",".join([b"null"] * 26) + b"]"):
         with pytest.raises(ValueError, match="is not a row of 25 fields"):
             list(read_rows(header, line + b"\n"))
 
 
 def test_hive_types_parse_into_trees():
     assert parse_type("struct<A:string,b:array<struct<c:int>>,m:map<string,string>>") == (
-        "struct", (("a", "string"), ("b", ("array", ("struct", (("c", "int"),)))),
-                   ("m", ("map", "string", "string"))))
+        "struct",
+        (("a", "string"), ("b", ("array", ("struct", (("c", "int"),)))), ("m", ("map", "string", "string"))),
+    )
     assert parse_type("decimal(10, 2)") == "decimal(10,2)"
     for bad in ("struct<a:string", "struct<a string>", "map<string>", "array<>"):
         with pytest.raises(ValueError):

@@ -28,6 +28,11 @@ def test_the_policy_grants_every_permission_the_error_messages_name():
 
 def test_the_readme_documents_the_flags_and_links_the_policy():
     readme = (ROOT / "README.md").read_text()
-    for text in ("--athena [WORKGROUP/]DATABASE.TABLE", "--max-scan-gb", "rootcheck athena-table --bucket",
-                 "**Which scan to use.**", "deploy/README.md#athena-scan-scan---athena"):
+    for text in (
+        "--athena [WORKGROUP/]DATABASE.TABLE",
+        "--max-scan-gb",
+        "rootcheck athena-table --bucket",
+        "**Which scan to use.**",
+        "deploy/README.md#athena-scan-scan---athena",
+    ):
         assert text in readme, text

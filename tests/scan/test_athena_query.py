@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ TODAY = date(2026, 12, 1)
 
 
 def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _edge_records(account: str) -> list[dict]:
@@ -61,18 +61,39 @@ def _edge_records(account: str) -> list[dict]:
         variant(call, "edge-no-time", eventTime=None),
         variant(login, "edge-login-as-service-event", eventType="AwsServiceEvent", eventTime="2026-03-03T01:00:00Z"),
         variant(call, "edge-service-event-lower", eventType=" awsserviceevent ", eventTime="2026-03-03T01:00:01Z"),
-        variant(call, "edge-root-spaced", userIdentity={"type": " root ", "invokedBy": "  ", "accessKeyId": "ASIAEDGE"},
-                eventTime="2026-03-03T01:00:02Z", sessionCredentialFromConsole="true", readOnly=False),
-        variant(call, "edge-service-acting", userIdentity={"type": "Root", "invokedBy": "elasticloadbalancing.amazonaws.com"},
-                eventTime="2026-03-03T01:00:03Z"),
+        variant(
+            call,
+            "edge-root-spaced",
+            userIdentity={"type": " root ", "invokedBy": "  ", "accessKeyId": "ASIAEDGE"},
+            eventTime="2026-03-03T01:00:02Z",
+            sessionCredentialFromConsole="true",
+            readOnly=False,
+        ),
+        variant(
+            call,
+            "edge-service-acting",
+            userIdentity={"type": "Root", "invokedBy": "elasticloadbalancing.amazonaws.com"},
+            eventTime="2026-03-03T01:00:03Z",
+        ),
         variant(call, "edge-until-fraction", eventTime="2026-03-04T12:00:00.500Z"),
         variant(call, "edge-after-until", eventTime="2026-03-04T12:00:01Z"),
         variant(call, "edge-since-exact", eventTime="2026-03-02T12:00:00Z"),
         variant(call, "edge-before-since", eventTime="2026-03-02T11:59:59Z"),
-        variant(login, "edge-aed-as-text", eventTime="2026-03-03T02:00:00Z",
-                additionalEventData=json.dumps({"MFAUsed": "Yes"}), responseElements=json.dumps({"ConsoleLogin": "Success"})),
-        variant(call, "edge-quotes-and-newline", eventTime="2026-03-03T03:00:00Z",
-                userAgent='curl/8 "quoted", with comma\nand a newline', errorMessage="Access \"denied\"", errorCode=""),
+        variant(
+            login,
+            "edge-aed-as-text",
+            eventTime="2026-03-03T02:00:00Z",
+            additionalEventData=json.dumps({"MFAUsed": "Yes"}),
+            responseElements=json.dumps({"ConsoleLogin": "Success"}),
+        ),
+        variant(
+            call,
+            "edge-quotes-and-newline",
+            eventTime="2026-03-03T03:00:00Z",
+            userAgent='curl/8 "quoted", with comma\nand a newline',
+            errorMessage='Access "denied"',
+            errorCode="",
+        ),
     ]
     orphan = variant(call, "edge-account-from-path", eventTime="2026-03-03T04:00:00Z")
     del orphan["recipientAccountId"]
@@ -100,13 +121,16 @@ def trail(tmp_path_factory):
 
 
 def _athena(trail, ref, since, until, accounts=()):
-    table = dict(glue_table(ref.table, "s3://org-trail-bucket/AWSLogs/", org=ref is ORG_TABLE, first_day="2026/02/01"),
-                 DatabaseName="db")
+    table = dict(
+        glue_table(ref.table, "s3://org-trail-bucket/AWSLogs/", org=ref is ORG_TABLE, first_day="2026/02/01"),
+        DatabaseName="db",
+    )
     engine = DuckDBEngine(trail["con"])
     window = Window(since, until, frozenset(accounts))
     warnings: list[str] = []
-    scan = AthenaScan(engine, "db", plan(ref, layout(table), since, until, tuple(accounts), TODAY), window,
-                      warnings.append)
+    scan = AthenaScan(
+        engine, "db", plan(ref, layout(table), since, until, tuple(accounts), TODAY), window, warnings.append
+    )
     return list(scan.run_queries()), scan, engine
 
 
@@ -156,9 +180,17 @@ def test_the_filter_is_tight_the_window_exact_and_unreadable_times_kept(trail):
     since, until = _utc("2026-03-02T12:00:00Z"), _utc("2026-03-04T12:00:00Z")
     found, scan, _ = _athena(trail, ACCOUNT_TABLE, since, until)
     ids = {f.event_id for f in found}
-    assert {"edge-unreadable-time", "edge-no-time", "edge-login-as-service-event", "edge-root-spaced",
-            "edge-until-fraction", "edge-since-exact", "edge-aed-as-text", "edge-quotes-and-newline",
-            "edge-account-from-path"} <= ids
+    assert {
+        "edge-unreadable-time",
+        "edge-no-time",
+        "edge-login-as-service-event",
+        "edge-root-spaced",
+        "edge-until-fraction",
+        "edge-since-exact",
+        "edge-aed-as-text",
+        "edge-quotes-and-newline",
+        "edge-account-from-path",
+    } <= ids
     assert not {"edge-service-event-lower", "edge-service-acting", "edge-after-until", "edge-before-since"} & ids
     # only rows that are findings (or unreadable root records) come back: none is judged and dropped
     assert scan.summary.records == len(found)
@@ -179,8 +211,9 @@ def test_a_long_window_is_one_query_per_month_reading_each_delivery_day_once(tra
 
 
 def test_the_table_name_and_accounts_are_the_only_user_values_and_arrive_validated(trail):
-    found, _, engine = _athena(trail, ORG_TABLE, _utc("2026-03-02T12:00:00Z"), _utc("2026-03-04T12:00:00Z"),
-                               trail["accounts"][:2])
+    found, _, engine = _athena(
+        trail, ORG_TABLE, _utc("2026-03-02T12:00:00Z"), _utc("2026-03-04T12:00:00Z"), trail["accounts"][:2]
+    )
     (sql,) = engine.queries
     assert 'FROM "db"."cloudtrail"' in sql
     assert f"\"account\" IN ('{trail['accounts'][0]}', '{trail['accounts'][1]}')" in sql

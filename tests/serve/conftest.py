@@ -10,10 +10,10 @@ import itertools
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -52,8 +52,13 @@ class Launcher:
         extra.setdefault("ROOTCHECK_SWEEP_INTERVAL", f"{INTERVAL:g}s")
         if accounts:
             extra.setdefault("ROOTCHECK_ACCOUNTS", ",".join(accounts))
-        return serve_env(self.fake_slack, self.standin.env() if aws_env is None else aws_env, db_url,
-                         ROOTCHECK_CHANNEL=channel, **extra)
+        return serve_env(
+            self.fake_slack,
+            self.standin.env() if aws_env is None else aws_env,
+            db_url,
+            ROOTCHECK_CHANNEL=channel,
+            **extra,
+        )
 
     def start(self, env: dict, wait: bool = True, new_port: bool = True) -> Serve:
         env = dict(env, PORT=str(free_port())) if new_port else env
@@ -88,6 +93,7 @@ def pytest_runtest_makereport(item, call):
 
 # --- AWS side ---------------------------------------------------------------------------------
 
+
 def new_accounts(standin, n: int = 1, **settings) -> list[str]:
     """Fresh member accounts; their credential report is ready at once unless asked otherwise."""
     settings.setdefault("report_state", "complete")
@@ -99,17 +105,21 @@ def new_accounts(standin, n: int = 1, **settings) -> list[str]:
 
 def root_logins(standin, account: str, n: int = 1, **kwargs) -> list[str]:
     """Root console sign-ins happening now; returns the finding ids rootcheck must post."""
-    records = [root_login_record(account, datetime.now(timezone.utc), **kwargs) for _ in range(n)]
+    records = [root_login_record(account, datetime.now(UTC), **kwargs) for _ in range(n)]
     standin.add_events(account, "us-east-1", records)
     return [check_record(record, account).id for record in records]
 
 
 # --- Slack side -------------------------------------------------------------------------------
 
+
 def alerts(fake_slack, channel: str) -> Counter:
     """How many top-level alert messages each alert id has in the channel."""
-    return Counter(m["metadata"]["event_payload"]["finding_id"] for m in fake_slack.messages(channel)
-                   if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding")
+    return Counter(
+        m["metadata"]["event_payload"]["finding_id"]
+        for m in fake_slack.messages(channel)
+        if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding"
+    )
 
 
 def alert(fake_slack, channel: str, finding_id: str) -> dict | None:
@@ -136,12 +146,19 @@ def post_attempts(fake_slack, channel: str) -> list[dict]:
             continue
         metadata = params.get("metadata")
         metadata = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
-        out.append({"finding_id": (metadata.get("event_payload") or {}).get("finding_id"), "time": call["time"],
-                    "status": call["status"], "error": call["error"]})
+        out.append(
+            {
+                "finding_id": (metadata.get("event_payload") or {}).get("finding_id"),
+                "time": call["time"],
+                "status": call["status"],
+                "error": call["error"],
+            }
+        )
     return out
 
 
 # --- the store, read from outside -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -176,8 +193,10 @@ class Db:
         return [r.id for r in self.rows("SELECT id FROM findings WHERE held")]
 
     def sweeps(self) -> list[Sweep]:
-        return [Sweep(r.id, r.holder, _naive(r.started_at), _naive(r.finished_at))
-                for r in self.rows("SELECT id, holder, started_at, finished_at FROM sweeps ORDER BY started_at, id")]
+        return [
+            Sweep(r.id, r.holder, _naive(r.started_at), _naive(r.finished_at))
+            for r in self.rows("SELECT id, holder, started_at, finished_at FROM sweeps ORDER BY started_at, id")
+        ]
 
     def finished_sweeps(self) -> int:
         return len([s for s in self.sweeps() if s.finished_at is not None])
@@ -206,9 +225,8 @@ def db_reader() -> Iterator[Callable[[str], Db]]:
 
 def utc(value: datetime) -> float:
     """A naive-UTC time read from the store, as epoch seconds."""
-    return value.replace(tzinfo=timezone.utc).timestamp()
+    return value.replace(tzinfo=UTC).timestamp()
 
 
 def holder_pid(holder: str) -> int:
     return int(holder.rsplit(":", 1)[1])
-

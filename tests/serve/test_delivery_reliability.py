@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,23 +31,27 @@ from tests.serve.conftest import (
     wait_posted_once,
 )
 
-
 # --- crashes between detection, insert, post and record ----------------------------------------
+
 
 def _restart_and_check(launch, fake_slack, db, env, channel, ids):
     """Start again; once its first sweep (which reads the same events again) is done and nothing is
     left to post, every finding has exactly one alert, and nothing more can come."""
     serve = launch.start(env)
-    wait_for(lambda: any(s.finished_at and holder_pid(s.holder) == serve.process.pid for s in db.sweeps()),
-             timeout=20, interval=0.1)
+    wait_for(
+        lambda: any(s.finished_at and holder_pid(s.holder) == serve.process.pid for s in db.sweeps()),
+        timeout=20,
+        interval=0.1,
+    )
     wait_posted_once(fake_slack, channel, ids)
     wait_for(lambda: set(db.states().values()) <= {"posted"}, timeout=20, interval=0.1)
     assert alerts(fake_slack, channel) == {i: 1 for i in ids}
     return serve
 
 
-def test_crash_while_the_post_is_stored_in_slack_but_unanswered(launch, fake_slack, standin, channel, sqlite_db,
-                                                                db_reader):
+def test_crash_while_the_post_is_stored_in_slack_but_unanswered(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     """kill -9 after Slack stored the message and before the answer came back: reconciled from history."""
     [account] = new_accounts(standin)
     db = db_reader(sqlite_db)
@@ -56,8 +60,7 @@ def test_crash_while_the_post_is_stored_in_slack_but_unanswered(launch, fake_sla
     try:
         ids = root_logins(standin, account, 2)
         serve = launch.start(env)
-        wait_for(lambda: len(alerts(fake_slack, channel)) == 1 and fake_slack.in_flight("chat.postMessage"),
-                 timeout=20)
+        wait_for(lambda: len(alerts(fake_slack, channel)) == 1 and fake_slack.in_flight("chat.postMessage"), timeout=20)
         [stored] = alerts(fake_slack, channel)
         assert db.states([stored]) == {stored: "posting"}, "the post is between Slack and the record"
         serve.kill()
@@ -68,8 +71,9 @@ def test_crash_while_the_post_is_stored_in_slack_but_unanswered(launch, fake_sla
 
 
 @pytest.mark.parametrize("request_lands", [False, True], ids=["never-reached-slack", "reached-slack-after-the-crash"])
-def test_crash_while_the_post_request_is_on_its_way(launch, fake_slack, standin, channel, sqlite_db, db_reader,
-                                                    request_lands):
+def test_crash_while_the_post_request_is_on_its_way(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader, request_lands
+):
     """kill -9 while the request is not yet stored by Slack; it either never arrives, or lands late."""
     [account] = new_accounts(standin)
     db = db_reader(sqlite_db)
@@ -140,8 +144,9 @@ def test_crash_during_detection_before_the_insert(launch, fake_slack, standin, c
     _restart_and_check(launch, fake_slack, db, env, channel, ids)
 
 
-def test_crash_between_hygiene_insert_and_the_digest_decision(launch, fake_slack, standin, channel, sqlite_db,
-                                                              db_reader):
+def test_crash_between_hygiene_insert_and_the_digest_decision(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     """Hygiene findings wait (`held`) until the sweep decides on a digest; a crash there must not lose them."""
     quick, slow = new_accounts(standin, 2)
     key = root_report_csv(quick, key1_active=True, key1_last_rotated="2025-02-03T04:05:06+00:00")
@@ -158,8 +163,10 @@ def test_crash_between_hygiene_insert_and_the_digest_decision(launch, fake_slack
 
 # --- Slack outages and permanent errors --------------------------------------------------------
 
-def test_outage_then_rate_limit_loses_nothing_and_posts_nothing_twice(launch, fake_slack, standin, channel,
-                                                                      sqlite_db, db_reader):
+
+def test_outage_then_rate_limit_loses_nothing_and_posts_nothing_twice(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     """Slack answers 500 (past the client's own retries), then 429 with Retry-After, then recovers."""
     [account] = new_accounts(standin)
     db = db_reader(sqlite_db)
@@ -198,8 +205,11 @@ def test_not_in_channel_waits_for_the_invite_without_a_hot_loop(launch, fake_sla
     db = db_reader(sqlite_db)
     ids = root_logins(standin, account, 2)
     serve = launch.start(launch.env(sqlite_db, channel, [account], ROOTCHECK_SWEEP_INTERVAL=f"{interval:g}s"))
-    wait_for(lambda: all(len([a for a in post_attempts(fake_slack, channel) if a["finding_id"] == i]) >= 2
-                         for i in ids), timeout=30, interval=0.2)
+    wait_for(
+        lambda: all(len([a for a in post_attempts(fake_slack, channel) if a["finding_id"] == i]) >= 2 for i in ids),
+        timeout=30,
+        interval=0.2,
+    )
     status, body = serve.health()
     assert status == 200 and body["slack"]["error"] == "slack_not_in_channel"
     assert "/invite" in body["slack"]["fix"]
@@ -218,6 +228,7 @@ def test_not_in_channel_waits_for_the_invite_without_a_hot_loop(launch, fake_sla
 
 
 # --- one scheduler ------------------------------------------------------------------------------
+
 
 def test_a_second_serve_on_the_same_sqlite_file_is_refused(launch, fake_slack, standin, channel, sqlite_db):
     [account] = new_accounts(standin)
@@ -258,8 +269,7 @@ def test_a_paused_process_catches_up_with_one_sweep(launch, fake_slack, standin,
         assert earlier.finished_at is not None and earlier.finished_at <= later.started_at, "sweeps overlap"
 
 
-def test_sigterm_finishes_or_hands_back_the_post_in_flight(launch, fake_slack, standin, channel, sqlite_db,
-                                                           db_reader):
+def test_sigterm_finishes_or_hands_back_the_post_in_flight(launch, fake_slack, standin, channel, sqlite_db, db_reader):
     [account] = new_accounts(standin)
     db = db_reader(sqlite_db)
     env = launch.env(sqlite_db, channel, [account])
@@ -282,6 +292,7 @@ def test_sigterm_finishes_or_hands_back_the_post_in_flight(launch, fake_slack, s
 
 
 # --- health ------------------------------------------------------------------------------------
+
 
 def test_unhealthy_when_no_sweep_can_run(launch, fake_slack, standin, channel, sqlite_db, db_reader):
     """No AWS credentials at all: nothing finishes, so after 3 intervals /healthz answers 503."""
@@ -326,15 +337,20 @@ def test_unhealthy_when_the_sqlite_file_is_corrupt(launch, fake_slack, standin, 
 
 # --- coverage gaps, reminders, digests ---------------------------------------------------------
 
-def test_a_blind_account_raises_one_coverage_gap_then_resolves_it(launch, fake_slack, standin, channel, sqlite_db,
-                                                                  db_reader):
+
+def test_a_blind_account_raises_one_coverage_gap_then_resolves_it(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     [account] = new_accounts(standin, deny_assume_role=True)
     db = db_reader(sqlite_db)
     serve = launch.start(launch.env(sqlite_db, channel, [account], ROOTCHECK_SWEEP_INTERVAL="1s"))
 
     def gaps() -> list[dict]:
-        return [m for m in fake_slack.messages(channel)
-                if ((m.get("metadata") or {}).get("event_payload") or {}).get("kind") == "coverage_gap"]
+        return [
+            m
+            for m in fake_slack.messages(channel)
+            if ((m.get("metadata") or {}).get("event_payload") or {}).get("kind") == "coverage_gap"
+        ]
 
     wait_for(lambda: gaps(), timeout=20)
     assert db.finished_sweeps() >= 3
@@ -371,8 +387,15 @@ def test_reminders_mention_the_admins_until_acknowledged(launch, fake_slack, sta
     fake_slack.add_usergroup("S0ROOTADM", ["U0ADMIN"])
     watched, planned = new_accounts(standin, 2)
     remind_after = 6.0  # longer than posting four alerts at 1/s and clicking one
-    serve = launch.start(launch.env(sqlite_db, channel, [watched, planned], ROOTCHECK_ADMINS="U0ADMIN,S0ROOTADM",
-                                    ROOTCHECK_REMIND_AFTER=f"{remind_after:g}s"))
+    serve = launch.start(
+        launch.env(
+            sqlite_db,
+            channel,
+            [watched, planned],
+            ROOTCHECK_ADMINS="U0ADMIN,S0ROOTADM",
+            ROOTCHECK_REMIND_AFTER=f"{remind_after:g}s",
+        )
+    )
     response_url = fake_slack.new_response_url()
     serve.command(f"expect {planned} 1h break-glass drill", user="U0ADMIN", response_url=response_url, channel=channel)
     fake_slack.wait_for_responses(response_url, timeout=10)
@@ -383,8 +406,9 @@ def test_reminders_mention_the_admins_until_acknowledged(launch, fake_slack, sta
     ids = [acked, open_, failed, expected]
     ack_ts = wait_for(lambda: (alert(fake_slack, channel, acked) or {}).get("ts"), timeout=20)
     serve.click(acked, ack_ts, user="U0ADMIN", channel=channel)
-    wait_for(lambda: "Acknowledged by <@U0ADMIN>" in json.dumps(fake_slack.message(channel, ack_ts)["blocks"]),
-             timeout=10)
+    wait_for(
+        lambda: "Acknowledged by <@U0ADMIN>" in json.dumps(fake_slack.message(channel, ack_ts)["blocks"]), timeout=10
+    )
 
     def reminders(finding_id: str) -> list[str]:
         return _reminders(fake_slack, channel, finding_id)
@@ -395,8 +419,9 @@ def test_reminders_mention_the_admins_until_acknowledged(launch, fake_slack, sta
     assert "<@U0ADMIN>" in text and "<!subteam^S0ROOTADM>" in text and "<!here>" not in text
     assert (alert(fake_slack, channel, open_).get("metadata") or {}).get("event_type") == "rootcheck_finding"
     thread = fake_slack.replies(channel, alert(fake_slack, channel, open_)["ts"])
-    assert all((r.get("metadata") or {}).get("event_type") != "rootcheck_finding" for r in thread), \
+    assert all((r.get("metadata") or {}).get("event_type") != "rootcheck_finding" for r in thread), (
         "thread replies are not alerts"
+    )
     wait_for(lambda: time.time() >= reminded + 2, timeout=10)  # the others were due as early: give them time
     assert reminders(acked) == [] and reminders(failed) == [] and reminders(expected) == []
     assert "expected" in alert(fake_slack, channel, expected)["text"].lower()
@@ -411,18 +436,23 @@ def test_reminders_without_admins_mention_here(launch, fake_slack, standin, chan
     assert "<!here>" in text and "<@" not in text
 
 
-def test_many_hygiene_findings_go_out_as_one_digest_acknowledged_at_once(launch, fake_slack, standin, channel,
-                                                                         sqlite_db, db_reader):
+def test_many_hygiene_findings_go_out_as_one_digest_acknowledged_at_once(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     accounts = new_accounts(standin, 6)
     for account in accounts:
-        standin.add_account(account, report_state="complete", report_csv=root_report_csv(
-            account, key1_active=True, key1_last_rotated="2025-03-04T05:06:07+00:00"))
+        standin.add_account(
+            account,
+            report_state="complete",
+            report_csv=root_report_csv(account, key1_active=True, key1_last_rotated="2025-03-04T05:06:07+00:00"),
+        )
     db = db_reader(sqlite_db)
     serve = launch.start(launch.env(sqlite_db, channel, accounts))
 
     def digests() -> list[dict]:
-        return [m for m in fake_slack.messages(channel)
-                if (m.get("metadata") or {}).get("event_type") == "rootcheck_digest"]
+        return [
+            m for m in fake_slack.messages(channel) if (m.get("metadata") or {}).get("event_type") == "rootcheck_digest"
+        ]
 
     [digest] = wait_for(digests, timeout=20)
     db.wait_sweeps(1)
@@ -432,11 +462,18 @@ def test_many_hygiene_findings_go_out_as_one_digest_acknowledged_at_once(launch,
     assert len(members) == 6 and payload["kind"] == "root_access_key_active"
     stored = db.rows("SELECT finding_id FROM alert_findings WHERE alert_id = :d", d=payload["digest_id"])
     assert sorted(r.finding_id for r in stored) == sorted(members) and db.held() == []
-    [button] = [e for b in digest["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e.get("action_id") == "rootcheck_ack"]
+    [button] = [
+        e
+        for b in digest["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == "rootcheck_ack"
+    ]
     serve.click(button["value"], digest["ts"], user="U0ADMIN", channel=channel)
-    wait_for(lambda: "Acknowledged by <@U0ADMIN>" in json.dumps(fake_slack.message(channel, digest["ts"])["blocks"]),
-             timeout=10)
+    wait_for(
+        lambda: "Acknowledged by <@U0ADMIN>" in json.dumps(fake_slack.message(channel, digest["ts"])["blocks"]),
+        timeout=10,
+    )
     [acked] = db.rows("SELECT acked_by FROM alerts WHERE id = :d", d=button["value"])
     assert acked.acked_by == "U0ADMIN" and button["value"] == payload["digest_id"]
     assert len(fake_slack.replies(channel, digest["ts"])) == 1, "one audit reply"
@@ -444,8 +481,10 @@ def test_many_hygiene_findings_go_out_as_one_digest_acknowledged_at_once(launch,
 
 # --- high availability on PostgreSQL -----------------------------------------------------------
 
-def test_two_replicas_share_one_database_and_fail_over(launch, fake_slack, standin, channel, new_postgres_database,
-                                                       db_reader):
+
+def test_two_replicas_share_one_database_and_fail_over(
+    launch, fake_slack, standin, channel, new_postgres_database, db_reader
+):
     accounts = new_accounts(standin, 2)
     url = new_postgres_database()
     db = db_reader(url)
@@ -510,6 +549,7 @@ def test_two_replicas_share_one_database_and_fail_over(launch, fake_slack, stand
 
 # --- SIGTERM while the scheduler is busy -------------------------------------------------------
 
+
 def _stops_cleanly(serve, within: float = 15.0) -> None:
     """SIGTERM → exit 0, well before the harness would give up and kill it."""
     asked = time.monotonic()
@@ -531,20 +571,33 @@ def test_sigterm_during_a_sweep_stops_cleanly(launch, fake_slack, standin, chann
         standin.latency = 0.0
 
 
-def test_sigterm_during_a_sweep_longer_than_the_stop_timeout_exits(launch, fake_slack, standin, channel, sqlite_db,
-                                                                     db_reader):
+def test_sigterm_during_a_sweep_longer_than_the_stop_timeout_exits(
+    launch, fake_slack, standin, channel, sqlite_db, db_reader
+):
     """A sweep that pages through a busy account for a minute (1 LookupEvents/s) is given up at SIGTERM:
     its paced lookups wait on the collector's timer, whose pool the interpreter's exit closes, so waiting
     for the job at exit never ended (the process had said "stopped" and lived on)."""
     [account] = new_accounts(standin)
     db = db_reader(sqlite_db)
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
-    standin.add_events(account, "us-east-1", [
-        root_call_record(account, start + timedelta(seconds=n), key="AKIAFLOODKEY0001", console=False)
-        for n in range(3000)])  # 60 pages of 50: a minute of paced lookups
+    start = datetime.now(UTC) - timedelta(hours=1)
+    standin.add_events(
+        account,
+        "us-east-1",
+        [
+            root_call_record(account, start + timedelta(seconds=n), key="AKIAFLOODKEY0001", console=False)
+            for n in range(3000)
+        ],
+    )  # 60 pages of 50: a minute of paced lookups
     serve = launch.start(launch.env(sqlite_db, channel, [account]))
-    wait_for(lambda: db.sweeps() and db.sweeps()[-1].finished_at is None
-             and standin.stats.count("cloudtrail", "LookupEvents", account) >= 3, timeout=20, interval=0.05)
+    wait_for(
+        lambda: (
+            db.sweeps()
+            and db.sweeps()[-1].finished_at is None
+            and standin.stats.count("cloudtrail", "LookupEvents", account) >= 3
+        ),
+        timeout=20,
+        interval=0.05,
+    )
     _stops_cleanly(serve)
     assert db.sweeps()[-1].finished_at is None, "the sweep was given up, not finished"
 
@@ -577,21 +630,28 @@ def test_sigterm_during_a_takeover_stops_cleanly(launch, fake_slack, standin, ch
 
 def _drop_leader_lock(url: str) -> None:
     """Cut the leader's PostgreSQL session that holds the scheduler lock (the replica lives on)."""
-    from sqlalchemy import create_engine, text as sql
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
 
     from bot.store.leader import LOCK_KEY
 
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                             "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k"), {"k": LOCK_KEY})
+            conn.execute(
+                sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k"
+                ),
+                {"k": LOCK_KEY},
+            )
     finally:
         engine.dispose()
 
 
-def test_a_leader_that_loses_its_lock_mid_post_is_not_posted_over(launch, fake_slack, standin, channel,
-                                                                 new_postgres_database, db_reader):
+def test_a_leader_that_loses_its_lock_mid_post_is_not_posted_over(
+    launch, fake_slack, standin, channel, new_postgres_database, db_reader
+):
     """The old reconcile took every `posting` row for crash debris: the new leader posted again while
     the old one, alive, was still waiting for Slack's answer."""
     [account] = new_accounts(standin)

@@ -3,7 +3,7 @@ over scripted parts, so the bad days are exact: a Region failing, the store fail
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from bot.serve.monitor import GAP_AFTER, OVERLAP, Monitor
 from bot.store import Store
 from tests.records import root_login_record
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 ACCOUNT = Account("300000000501", channel="C0MON")
 
 
@@ -44,8 +44,10 @@ class ScriptedSweeper:
                 if evidence.window is not None:
                     self.windows.append((evidence.region, evidence.window))
                 try:  # as the real collector does: a failing callback is logged, the sweep goes on
-                    on_part(evidence, found if found is not None else
-                            [f for f in (check_record(r) for r in evidence.records) if f])
+                    on_part(
+                        evidence,
+                        found if found is not None else [f for f in (check_record(r) for r in evidence.records) if f],
+                    )
                 except ConnectionError:
                     self.failed_callbacks += 1
         return SweepResult()
@@ -59,20 +61,26 @@ def store(tmp_path):
 
 
 def monitor(store, sweeper) -> Monitor:
-    return Monitor(store, sweeper, "C0DEFAULT", timedelta(hours=24), timedelta(minutes=30), "me:1", frozenset(),
-                   clock=lambda: NOW)
+    return Monitor(
+        store, sweeper, "C0DEFAULT", timedelta(hours=24), timedelta(minutes=30), "me:1", frozenset(), clock=lambda: NOW
+    )
 
 
 def sweep_with(store, regions_failing=(), login=True):
     def script(account, window):
         for region in ("us-east-1", "eu-west-1"):
-            records = [root_login_record(account.id, NOW - timedelta(minutes=5))] if login and region == "us-east-1" \
-                else []
+            records = (
+                [root_login_record(account.id, NOW - timedelta(minutes=5))] if login and region == "us-east-1" else []
+            )
             yield Evidence(account, "page", region=region, window=window(account, region), records=records)
-            errors = [AccountError(account.id, "UnrecognizedClientException", "off", region=region)] \
-                if region in regions_failing else []
+            errors = (
+                [AccountError(account.id, "UnrecognizedClientException", "off", region=region)]
+                if region in regions_failing
+                else []
+            )
             yield Evidence(account, "lookups", region=region, window=window(account, region), errors=errors)
         yield Evidence(account, "done")
+
     sweeper = ScriptedSweeper(script)
     return monitor(store, sweeper).run_sweep(), sweeper
 
@@ -120,8 +128,14 @@ def test_a_page_the_store_could_not_take_holds_its_regions_cursor_back(store, mo
 def test_a_sweep_that_fails_half_way_still_lets_its_held_findings_out(store):
     from bot.models import Finding
 
-    report_finding = Finding(id="mfa-off-1", kind="root_mfa_disabled", severity="critical", account_id=ACCOUNT.id,
-                             source="credential_report", detail="no MFA")
+    report_finding = Finding(
+        id="mfa-off-1",
+        kind="root_mfa_disabled",
+        severity="critical",
+        account_id=ACCOUNT.id,
+        source="credential_report",
+        detail="no MFA",
+    )
 
     def script(account, window):
         yield Evidence(account, "report", report_row={}), [report_finding]  # held for the digest decision
@@ -134,15 +148,22 @@ def test_a_sweep_that_fails_half_way_still_lets_its_held_findings_out(store):
 
 def test_pages_read_newest_first_are_grouped_in_event_time_order(store):
     """LookupEvents answers newest first: 120 failures over three pages must still be one alert."""
-    failures = [root_login_record(ACCOUNT.id, NOW - timedelta(minutes=30) + timedelta(seconds=10 * i), success=False)
-                for i in range(120)]
+    failures = [
+        root_login_record(ACCOUNT.id, NOW - timedelta(minutes=30) + timedelta(seconds=10 * i), success=False)
+        for i in range(120)
+    ]
     signin = root_login_record(ACCOUNT.id, NOW - timedelta(minutes=5))
     newest_first = [signin] + failures[::-1]
 
     def script(account, window):
         for start in range(0, len(newest_first), 50):
-            yield Evidence(account, "page", region="us-east-1", window=window(account, "us-east-1"),
-                           records=newest_first[start:start + 50])
+            yield Evidence(
+                account,
+                "page",
+                region="us-east-1",
+                window=window(account, "us-east-1"),
+                records=newest_first[start : start + 50],
+            )
         yield Evidence(account, "lookups", region="us-east-1", window=window(account, "us-east-1"))
         yield Evidence(account, "done")
 
@@ -150,5 +171,6 @@ def test_pages_read_newest_first_are_grouped_in_event_time_order(store):
     opened = [store.alerts.get(i) for i in outcome.placed.opened]
     assert sorted((r.alert.grouping, r.alert.summary.count) for r in opened) == [("failures", 120), ("session", 1)]
     session = next(r for r in opened if r.alert.grouping == "session")
-    assert session.alert.summary.failures_before == 120 and opened[0].alert.id == check_record(signin).id, \
+    assert session.alert.summary.failures_before == 120 and opened[0].alert.id == check_record(signin).id, (
         "the sign-in was stored from its page, before the failures"
+    )

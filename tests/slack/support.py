@@ -12,9 +12,9 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import yaml
 
@@ -44,8 +44,9 @@ class Served:
         self.pool: dict[str, tuple[str, str]] = {}  # name -> (account, channel), set up before start
 
     # setup ----------------------------------------------------------------------------------
-    def add_account(self, channel: str | None = None, alias: str | None = None,
-                    members: tuple[str, ...] = (ADMIN, MEMBER)) -> tuple[str, str]:
+    def add_account(
+        self, channel: str | None = None, alias: str | None = None, members: tuple[str, ...] = (ADMIN, MEMBER)
+    ) -> tuple[str, str]:
         """A fresh account watched by the running bot, alerting into `channel` (a fresh one by default)."""
         account = new_account_id()
         channel = channel or new_channel()
@@ -58,8 +59,13 @@ class Served:
         os.replace(temporary, self.accounts_file)  # the bot never reads half a file
         return account, channel
 
-    def seed(self, name: str, channel: str | None = None, alias: str | None = None,
-             members: tuple[str, ...] = (ADMIN, MEMBER)) -> tuple[str, str]:
+    def seed(
+        self,
+        name: str,
+        channel: str | None = None,
+        alias: str | None = None,
+        members: tuple[str, ...] = (ADMIN, MEMBER),
+    ) -> tuple[str, str]:
         """A named account with one root console login (in its own channel unless given)."""
         account, channel = self.add_account(channel, alias, members)
         self.root_login(account)
@@ -69,9 +75,12 @@ class Served:
     def seeded_alert(self, name: str, timeout: float = 20.0) -> tuple[str, str, dict]:
         """(account, channel, message) of a seeded account's alert, once posted."""
         account, channel = self.pool[name]
-        alert = wait_for(lambda: next((a for a in self.alerts(channel)
-                                       if a["metadata"]["event_payload"]["account_id"] == account), None),
-                         timeout=timeout)
+        alert = wait_for(
+            lambda: next(
+                (a for a in self.alerts(channel) if a["metadata"]["event_payload"]["account_id"] == account), None
+            ),
+            timeout=timeout,
+        )
         return account, channel, alert
 
     def scan_now(self, account: str | None = None, user: str = ADMIN, timeout: float = 20.0) -> str:
@@ -90,12 +99,14 @@ class Served:
 
     # observing ------------------------------------------------------------------------------
     def alerts(self, channel: str) -> list[dict]:
-        return [m for m in self.fake.messages(channel)
-                if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding"]
+        return [
+            m for m in self.fake.messages(channel) if (m.get("metadata") or {}).get("event_type") == "rootcheck_finding"
+        ]
 
     def wait_alerts(self, channel: str, count: int, timeout: float = 20.0) -> list[dict]:
-        return wait_for(lambda: (lambda found: found if len(found) >= count else None)(self.alerts(channel)),
-                        timeout=timeout)
+        return wait_for(
+            lambda: (lambda found: found if len(found) >= count else None)(self.alerts(channel)), timeout=timeout
+        )
 
     def message(self, channel: str, ts: str) -> dict:
         return self.fake.message(channel, ts)
@@ -110,25 +121,38 @@ class Served:
     def command(self, text: str, user: str = ADMIN, channel: str | None = None, **kwargs):
         """A signed `/rootcheck` POST; returns (status, body, seconds, response_url)."""
         url = self.fake.new_response_url()
-        status, body, seconds = self.serve.command(text, user, url, **({"channel": channel} if channel else {}),
-                                                   **kwargs)
+        status, body, seconds = self.serve.command(
+            text, user, url, **({"channel": channel} if channel else {}), **kwargs
+        )
         return status, body, seconds, url
 
     def answers(self, url: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
         return self.fake.wait_for_responses(url, count, timeout=timeout)
 
-    def click(self, alert: dict, channel: str, user: str = ADMIN, action_id: str = "rootcheck_ack",
-              response_url: str | None = None, headers: dict | None = None):
+    def click(
+        self,
+        alert: dict,
+        channel: str,
+        user: str = ADMIN,
+        action_id: str = "rootcheck_ack",
+        response_url: str | None = None,
+        headers: dict | None = None,
+    ):
         """A signed block_actions POST for `alert`'s button; returns (status, body, seconds)."""
         value = alert["metadata"]["event_payload"]["finding_id"]
         if response_url is None and headers is None:
             return self.serve.click(value, alert["ts"], user, action_id=action_id, channel=channel)
-        payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": "T0TEST"},
-                   "channel": {"id": channel}, "container": {"type": "message", "message_ts": alert["ts"],
-                                                             "channel_id": channel},
-                   "message": {"ts": alert["ts"]}, "trigger_id": "1.2.3",
-                   "response_url": response_url or "http://127.0.0.1:9/unused",
-                   "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b"}]}
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T0TEST"},
+            "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": alert["ts"], "channel_id": channel},
+            "message": {"ts": alert["ts"]},
+            "trigger_id": "1.2.3",
+            "response_url": response_url or "http://127.0.0.1:9/unused",
+            "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b"}],
+        }
         from urllib.parse import urlencode  # noqa: PLC0415
 
         body = urlencode({"payload": json.dumps(payload)}).encode()
@@ -142,8 +166,15 @@ class Served:
 
 
 @contextmanager
-def served(fake, standin, tmp_path: Path, name: str = "serve", interval: str = "10m",
-           before_start: Callable[[Served], None] | None = None, **extra: str | None) -> Iterator[Served]:
+def served(
+    fake,
+    standin,
+    tmp_path: Path,
+    name: str = "serve",
+    interval: str = "10m",
+    before_start: Callable[[Served], None] | None = None,
+    **extra: str | None,
+) -> Iterator[Served]:
     """Start `rootcheck serve`; `before_start` adds the accounts the first sweep (at start) must see.
 
     Later sweeps are best asked for with `/rootcheck scan`, which sweeps at once, so the interval
@@ -152,8 +183,14 @@ def served(fake, standin, tmp_path: Path, name: str = "serve", interval: str = "
     accounts_file = tmp_path / f"{name}-accounts.yml"
     accounts_file.write_text("[]\n")
     db_url = f"sqlite:///{tmp_path / (name + '.db')}"
-    env = serve_env(fake, standin.env(), db_url, ROOTCHECK_ACCOUNTS_FILE=str(accounts_file),
-                    ROOTCHECK_SWEEP_INTERVAL=interval, **extra)
+    env = serve_env(
+        fake,
+        standin.env(),
+        db_url,
+        ROOTCHECK_ACCOUNTS_FILE=str(accounts_file),
+        ROOTCHECK_SWEEP_INTERVAL=interval,
+        **extra,
+    )
     env = {k: v for k, v in env.items() if v is not None}
     serve = Serve(env, log_path=tmp_path / f"{name}.log")
     running = Served(serve, fake, standin, accounts_file, db_url)

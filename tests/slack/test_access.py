@@ -25,8 +25,9 @@ def bot(fake_slack, standin, tmp_path_factory):
     def seed(running):
         running.seed("team", members=(TEAM,))
         running.seed("other", members=(ADMIN,))
-        running.standin.add_account(running.pool.setdefault("denied", running.add_account(members=(ADMIN,)))[0],
-                                    deny=["cloudtrail:*"])
+        running.standin.add_account(
+            running.pool.setdefault("denied", running.add_account(members=(ADMIN,)))[0], deny=["cloudtrail:*"]
+        )
 
     with served(fake_slack, standin, tmp_path_factory.mktemp("access"), before_start=seed) as running:
         running.seeded_alert("team")
@@ -69,7 +70,9 @@ def test_an_expect_window_is_announced_listed_and_can_be_cancelled(bot):
     bot.scan_now()  # the bot learns of a new account at its next sweep
     noted = answer(bot, f"expect {account} 2h break-glass <http://evil|fix> & <!channel>", TEAM, ELSEWHERE)
     assert "Noted" in noted and "&lt;!channel&gt;" in noted
-    announcement = wait_for(lambda: [m for m in bot.fake.messages(channel) if "announced planned root use" in m["text"]])
+    announcement = wait_for(
+        lambda: [m for m in bot.fake.messages(channel) if "announced planned root use" in m["text"]]
+    )
     text = announcement[0]["text"]
     assert f"<@{TEAM}>" in text and account in text and "&lt;http://evil|fix&gt;" in text and "<!channel>" not in text
     assert announcement[0]["blocks"][0]["text"]["verbatim"] is True
@@ -116,8 +119,10 @@ def test_healthz_and_metrics_name_no_account_channel_arn_or_aws_message(bot):
     for secret in accounts + channels + ["arn:aws", "not authorized", "AccessDenied: "]:
         assert secret not in public, secret
     health = json.loads(body)
-    assert health["slack"] == {"error": "slack_not_in_channel",
-                               "fix": "invite the bot to the alert channel (/invite @rootcheck)"}
+    assert health["slack"] == {
+        "error": "slack_not_in_channel",
+        "fix": "invite the bot to the alert channel (/invite @rootcheck)",
+    }
     assert health["failing_accounts"] >= 1
     assert re.search(r'rootcheck_aws_errors_total\{code="[A-Za-z]+"\}', metrics.decode())
 

@@ -8,7 +8,7 @@ user, and Block Kit's limits.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from slack_sdk.models.blocks import Block
@@ -18,17 +18,18 @@ from bot.checks.credential_report import check_root_row, parse_report, root_row
 from bot.models import Finding
 from bot.slack.blocks import render_alert, render_reply, render_summary
 from bot.slack.ids import ACK_ACTION, DIGEST_EVENT, FINDING_EVENT, REMEDIATION_ACTION, REPLY_EVENT, SUMMARY_EVENT
-from tests.slack.records import digest_of, record_of
 from tests.fakes.aws_standin import root_login_record, root_report_csv
+from tests.slack.records import digest_of, record_of
 
 ACCOUNT = "210987654321"
-NOW = datetime(2026, 8, 20, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 8, 20, 12, 30, tzinfo=UTC)
 EVENT_TIME = NOW - timedelta(minutes=7)
 REMEDIATION = "https://docs.example.com/root-user-best-practices"
 HOSTILE = "<!here> <!channel> <@U123> <http://x|y> & <!subteam^S1> >quote"
 
 
 # ------------------------------------------------------------------------------------ findings
+
 
 def _login(mfa: bool = False, success: bool = True, **changes) -> Finding:
     record = root_login_record(ACCOUNT, EVENT_TIME, mfa_used=mfa, success=success, event_id="ev-login-1")
@@ -38,23 +39,42 @@ def _login(mfa: bool = False, success: bool = True, **changes) -> Finding:
 
 def _activity(**changes) -> Finding:
     record = root_login_record(ACCOUNT, EVENT_TIME, event_id="ev-activity-1")
-    record.update({"eventName": "PutBucketVersioning", "eventSource": "s3.amazonaws.com", "eventType": "AwsApiCall",
-                   "responseElements": None, **changes})
+    record.update(
+        {
+            "eventName": "PutBucketVersioning",
+            "eventSource": "s3.amazonaws.com",
+            "eventType": "AwsApiCall",
+            "responseElements": None,
+            **changes,
+        }
+    )
     record.pop("additionalEventData")
     record["userIdentity"]["sessionContext"] = {"attributes": {"mfaAuthenticated": "true"}}
     return check_record(record)
 
 
 def _hygiene(kind: str, account: str = ACCOUNT) -> Finding:
-    report = root_report_csv(account, password_enabled=True, password_last_used=EVENT_TIME, mfa_active=False,
-                             key1_active=True, key1_last_rotated="2024-01-02T03:04:05+00:00")
+    report = root_report_csv(
+        account,
+        password_enabled=True,
+        password_last_used=EVENT_TIME,
+        mfa_active=False,
+        key1_active=True,
+        key1_last_rotated="2024-01-02T03:04:05+00:00",
+    )
     found = {f.kind: f for f in check_root_row(root_row(parse_report(report)), since=None)}
     return found[kind]
 
 
 def _gap() -> Finding:
-    return Finding(id="gap-1", kind="coverage_gap", severity="high", account_id=ACCOUNT, source="rootcheck",
-                   detail="Not checked in 3 sweeps in a row. Last error: AccessDenied: sts:AssumeRole.")
+    return Finding(
+        id="gap-1",
+        kind="coverage_gap",
+        severity="high",
+        account_id=ACCOUNT,
+        source="rootcheck",
+        detail="Not checked in 3 sweeps in a row. Last error: AccessDenied: sts:AssumeRole.",
+    )
 
 
 def _delivery(finding: Finding, **state):
@@ -77,6 +97,7 @@ ALL_KINDS = {
 
 
 # ------------------------------------------------------------------------------------ helpers
+
 
 def _text_objects(node, types=("mrkdwn", "plain_text")) -> list[dict]:
     """Every Block Kit text object of the given types anywhere under `node`."""
@@ -137,6 +158,7 @@ def assert_block_kit_limits(message) -> None:
 
 
 # ------------------------------------------------------------------------------------ alerts
+
 
 @pytest.mark.parametrize("kind", sorted(ALL_KINDS))
 def test_alert_of_each_kind_shows_severity_first_account_and_time(kind):
@@ -200,9 +222,8 @@ def test_open_alert_has_remediation_link_and_ack_button_carrying_the_finding_id(
 
 def test_acknowledged_alert_drops_the_button_and_names_who_and_when():
     finding = _login()
-    acked_at = datetime(2026, 8, 20, 12, 41, tzinfo=timezone.utc)
-    message = render_alert(_delivery(finding, acked_by="U0ADMIN", acked_at=acked_at),
-                           named("prod"), REMEDIATION, NOW)
+    acked_at = datetime(2026, 8, 20, 12, 41, tzinfo=UTC)
+    message = render_alert(_delivery(finding, acked_by="U0ADMIN", acked_at=acked_at), named("prod"), REMEDIATION, NOW)
     buttons = _buttons(message)
     assert set(buttons) == {REMEDIATION_ACTION}
     assert buttons[REMEDIATION_ACTION]["url"] == REMEDIATION
@@ -215,8 +236,12 @@ def test_acknowledged_alert_drops_the_button_and_names_who_and_when():
 def test_expected_alert_is_low_and_says_who_announced_it_and_why():
     finding = _login()
     assert finding.severity == "critical"
-    message = render_alert(_delivery(finding, expected_by="U0PLANNER", expected_reason="support plan change"),
-                           named(None), REMEDIATION, NOW)
+    message = render_alert(
+        _delivery(finding, expected_by="U0PLANNER", expected_reason="support plan change"),
+        named(None),
+        REMEDIATION,
+        NOW,
+    )
     assert "*LOW*" in message.blocks[0]["text"]["text"]
     assert message.metadata["event_payload"]["severity"] == "low"
     assert message.text.startswith("LOW") and "expected" in message.text
@@ -227,7 +252,7 @@ def test_expected_alert_is_low_and_says_who_announced_it_and_why():
 
 def test_resolved_alert_says_so():
     finding = _hygiene("root_access_key_active")
-    resolved = datetime(2026, 8, 21, 8, 0, tzinfo=timezone.utc)
+    resolved = datetime(2026, 8, 21, 8, 0, tzinfo=UTC)
     text = _all_text(render_alert(_delivery(finding, resolved_at=resolved), named(None), REMEDIATION, NOW))
     assert "Resolved" in text and "2026-08-21 08:00 UTC" in text
 
@@ -239,7 +264,7 @@ def test_resolved_coverage_gap_says_the_account_was_checked_again():
 
 
 def test_thread_replies_carry_their_reply_id_and_no_alert_metadata():
-    at = datetime(2026, 8, 20, 12, 41, tzinfo=timezone.utc)
+    at = datetime(2026, 8, 20, 12, 41, tzinfo=UTC)
     ack = render_reply("ack:x", {"kind": "ack", "user": "U0ADMIN", "at": at.isoformat()}, [])
     assert ack.text == ":white_check_mark: Acknowledged by <@U0ADMIN> at 2026-08-20 12:41 UTC."
     assert ack.metadata == {"event_type": REPLY_EVENT, "event_payload": {"reply_id": "ack:x"}}
@@ -249,13 +274,15 @@ def test_thread_replies_carry_their_reply_id_and_no_alert_metadata():
 
 
 def test_a_new_address_callout_escapes_what_came_from_aws():
-    message = render_reply("n", {"kind": "new_ip", "ip": HOSTILE, "key": HOSTILE, "event_name": HOSTILE,
-                                 "event_time": HOSTILE}, [])
+    message = render_reply(
+        "n", {"kind": "new_ip", "ip": HOSTILE, "key": HOSTILE, "event_name": HOSTILE, "event_time": HOSTILE}, []
+    )
     assert_escaped(message)
     assert all(b["text"]["verbatim"] for b in message.blocks)
 
 
 # ------------------------------------------------------------------------------------ digests
+
 
 def _digest(n: int = 7, names: str | None = "acct", **state):
     members = [_hygiene("root_mfa_disabled", f"21098765{i:04d}") for i in range(n)]
@@ -300,18 +327,23 @@ def test_large_digest_stays_within_limits_and_counts_the_rest():
 
 # ------------------------------------------------------------------------------------ escaping
 
+
 def _hostile_login(pad: int = 0) -> Finding:
-    return _login(userAgent="A" * pad + HOSTILE, sourceIPAddress="B" * pad + HOSTILE,
-                  awsRegion=HOSTILE, eventID="ev-" + HOSTILE)
+    return _login(
+        userAgent="A" * pad + HOSTILE, sourceIPAddress="B" * pad + HOSTILE, awsRegion=HOSTILE, eventID="ev-" + HOSTILE
+    )
 
 
 @pytest.mark.parametrize("pad", [0, 110, 115, 117, 118, 119, 1490, 4990])
 def test_aws_strings_are_escaped_everywhere_in_every_state(pad):
     finding = _hostile_login(pad)
     name = "N" * pad + HOSTILE
-    for state in ({}, {"acked_by": "U0ADMIN", "acked_at": NOW},
-                  {"expected_by": "U0PLANNER", "expected_reason": "R" * pad + HOSTILE},
-                  {"resolved_at": NOW}):
+    for state in (
+        {},
+        {"acked_by": "U0ADMIN", "acked_at": NOW},
+        {"expected_by": "U0PLANNER", "expected_reason": "R" * pad + HOSTILE},
+        {"resolved_at": NOW},
+    ):
         message = render_alert(_delivery(finding, **state), named(name), REMEDIATION, NOW)
         assert_escaped(message)
         assert_block_kit_limits(message)
@@ -326,8 +358,14 @@ def test_root_activity_detail_from_event_source_and_name_is_escaped():
 
 
 def test_coverage_gap_error_text_is_escaped():
-    finding = Finding(id="gap-2", kind="coverage_gap", severity="high", account_id=ACCOUNT, source="rootcheck",
-                      detail="Last error: AccessDenied: " + HOSTILE * 200)
+    finding = Finding(
+        id="gap-2",
+        kind="coverage_gap",
+        severity="high",
+        account_id=ACCOUNT,
+        source="rootcheck",
+        detail="Last error: AccessDenied: " + HOSTILE * 200,
+    )
     message = render_alert(_delivery(finding), named(HOSTILE), REMEDIATION, NOW)
     assert_escaped(message)
     assert_block_kit_limits(message)
@@ -343,13 +381,15 @@ def test_digest_names_and_details_are_escaped():
 def test_5000_character_values_still_render():
     huge = "Mozilla/5.0 " + "x" * 5000
     finding = _login(userAgent=huge, sourceIPAddress="203.0.113.9" + "9" * 5000)
-    message = render_alert(_delivery(finding, expected_by="U0PLANNER", expected_reason="r" * 5000),
-                           named("n" * 5000), REMEDIATION, NOW)
+    message = render_alert(
+        _delivery(finding, expected_by="U0PLANNER", expected_reason="r" * 5000), named("n" * 5000), REMEDIATION, NOW
+    )
     assert_block_kit_limits(message)
     assert "Mozilla/5.0 xxx" in _all_text(message)
 
 
 # ------------------------------------------------------------------------------------ grouped alerts
+
 
 def _calls(n: int, names=lambda i: "ListBuckets", **changes) -> list[Finding]:
     found = []
@@ -357,16 +397,24 @@ def _calls(n: int, names=lambda i: "ListBuckets", **changes) -> list[Finding]:
         record = root_login_record(ACCOUNT, EVENT_TIME + timedelta(seconds=10 + i), event_id=f"ev-call-{i}")
         record.pop("additionalEventData")
         record.pop("responseElements")
-        record.update({"eventName": names(i), "eventSource": "s3.amazonaws.com", "readOnly": i % 2 == 0,
-                       "sessionCredentialFromConsole": "true", **changes})
+        record.update(
+            {
+                "eventName": names(i),
+                "eventSource": "s3.amazonaws.com",
+                "readOnly": i % 2 == 0,
+                "sessionCredentialFromConsole": "true",
+                **changes,
+            }
+        )
         record["userIdentity"]["accessKeyId"] = "ASIASESSIONKEY"
         found.append(check_record(record))
     return found
 
 
 def _failure(i: int, ips: int) -> Finding:
-    record = root_login_record(ACCOUNT, EVENT_TIME - timedelta(minutes=30) + timedelta(seconds=20 * i), success=False,
-                               event_id=f"ev-fail-{i}")
+    record = root_login_record(
+        ACCOUNT, EVENT_TIME - timedelta(minutes=30) + timedelta(seconds=20 * i), success=False, event_id=f"ev-fail-{i}"
+    )
     record["sourceIPAddress"] = f"203.0.113.{i % ips}"
     return check_record(record)
 
@@ -410,9 +458,11 @@ def test_hundreds_of_event_names_never_break_block_kit_limits():
 
 
 def test_every_mrkdwn_text_object_is_verbatim():
-    messages = [render_alert(record_of([_login()] + _calls(3), opener=_login()), named(HOSTILE), REMEDIATION, NOW),
-                render_summary(record_of([_login()] + _calls(3), opener=_login()), NOW),
-                render_reply("x", {"kind": "raised", "severity": "critical", "count": 3}, [])]
+    messages = [
+        render_alert(record_of([_login()] + _calls(3), opener=_login()), named(HOSTILE), REMEDIATION, NOW),
+        render_summary(record_of([_login()] + _calls(3), opener=_login()), NOW),
+        render_reply("x", {"kind": "raised", "severity": "critical", "count": 3}, []),
+    ]
     digest, members, names = _digest()
     messages.append(render_digest(digest, members, names, REMEDIATION, NOW))
     for message in messages:

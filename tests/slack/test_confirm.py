@@ -29,17 +29,38 @@ def setup(fake_slack, tmp_path):
     clock = Clock()
     client = make_client(fake_slack.bot_token, fake_slack.api_url, retries=0)
     notifier = Notifier(client, pace=0, edit_pace=0)
-    deliverer = Deliverer(store, notifier, "https://example.com/guide", channel, lambda a: None,
-                          timedelta(minutes=5), [], "host:1", retry_base=0.01, clock=clock)
-    confirmer = Confirmer(store, notifier, People(client), lambda a: None, lambda a: None, "host:1",
-                          timedelta(minutes=30), timedelta(minutes=30), clock, retry_base=0.01)
+    deliverer = Deliverer(
+        store,
+        notifier,
+        "https://example.com/guide",
+        channel,
+        lambda a: None,
+        timedelta(minutes=5),
+        [],
+        "host:1",
+        retry_base=0.01,
+        clock=clock,
+    )
+    confirmer = Confirmer(
+        store,
+        notifier,
+        People(client),
+        lambda a: None,
+        lambda a: None,
+        "host:1",
+        timedelta(minutes=30),
+        timedelta(minutes=30),
+        clock,
+        retry_base=0.01,
+    )
     placement = Placement(target=lambda a: channel, remind_after=timedelta(minutes=30))
     yield store, deliverer, confirmer, placement, owners
     store.close()
 
 
 def test_a_question_the_store_could_neither_record_nor_mark_is_reconciled_at_the_next_run_and_strands_nothing(
-        setup, fake_slack, monkeypatch):
+    setup, fake_slack, monkeypatch
+):
     """PostgreSQL restarting under a direct message: recording it failed, and so did marking it for
     the reconcile. The exception left the deliver job: the other questions of its batch stayed
     claimed, and all waited out the 5-minute deadline of an abandoned claim (the same defect as an
@@ -55,6 +76,9 @@ def test_a_question_the_store_could_neither_record_nor_mark_is_reconciled_at_the
     confirmer.reconcile()  # the same delivery run, the store back: found by its metadata, not sent again
     assert [q.state for q in store.questions.of(f.id)] == ["posted", "posted"]
     for owner in owners:
-        asked = [m for m in fake_slack.messages(fake_slack.dm_channel(owner))
-                 if (m.get("metadata") or {}).get("event_type") == "rootcheck_question"]
+        asked = [
+            m
+            for m in fake_slack.messages(fake_slack.dm_channel(owner))
+            if (m.get("metadata") or {}).get("event_type") == "rootcheck_question"
+        ]
         assert len(asked) == 1, f"{owner} asked {len(asked)} times"

@@ -7,7 +7,7 @@ post, a message deleted in Slack, and a late edit racing a person's click.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +17,7 @@ from bot.slack.delivery import Deliverer
 from bot.slack.notifier import Notifier, make_client
 from bot.store import Placement, Store
 
-NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -40,18 +40,39 @@ def setup(fake_slack, channel, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'delivery.db'}")
     clock = Clock()
     notifier = Notifier(make_client(fake_slack.bot_token, fake_slack.api_url, retries=0), pace=0, edit_pace=0)
-    deliverer = Deliverer(store, notifier, "https://example.com/guide", channel, lambda a: None,
-                          timedelta(minutes=5), [], "host:1", retry_base=0.01, clock=clock)
+    deliverer = Deliverer(
+        store,
+        notifier,
+        "https://example.com/guide",
+        channel,
+        lambda a: None,
+        timedelta(minutes=5),
+        [],
+        "host:1",
+        retry_base=0.01,
+        clock=clock,
+    )
     placement = Placement(target=lambda a: channel, remind_after=timedelta(minutes=30))
     yield store, deliverer, placement, clock
     store.close()
 
 
 def login(account: str = "300000000011", minute: int = 0) -> Finding:
-    return Finding(id=uuid.uuid4().hex, kind="root_console_login", severity="critical", account_id=account,
-                   source="cloudtrail", event_id=str(uuid.uuid4()), event_name="ConsoleLogin",
-                   event_time=f"2026-11-28T07:{minute:02d}:00Z", source_ip="192.0.2.1", user_agent="ua",
-                   mfa_used=False, detail="d", clues=Clues())
+    return Finding(
+        id=uuid.uuid4().hex,
+        kind="root_console_login",
+        severity="critical",
+        account_id=account,
+        source="cloudtrail",
+        event_id=str(uuid.uuid4()),
+        event_name="ConsoleLogin",
+        event_time=f"2026-11-28T07:{minute:02d}:00Z",
+        source_ip="192.0.2.1",
+        user_agent="ua",
+        mfa_used=False,
+        detail="d",
+        clues=Clues(),
+    )
 
 
 def top_level(fake_slack, channel):
@@ -63,7 +84,7 @@ def test_an_alert_that_cannot_be_rendered_is_failed_with_the_reason_and_blocks_n
     found = [login(minute=n) for n in range(3)]
     store.alerts.ingest(found, NOW, placement)
     with store.engine.begin() as conn:  # a row this version cannot read (a bug, a bad restore, a bit flip)
-        conn.execute(text("UPDATE alerts SET summary = '{\"count\": \"many\"}' WHERE id = :i"), {"i": found[1].id})
+        conn.execute(text('UPDATE alerts SET summary = \'{"count": "many"}\' WHERE id = :i'), {"i": found[1].id})
     posted = []
     while batch := deliverer.deliver():
         posted += batch
@@ -73,8 +94,7 @@ def test_an_alert_that_cannot_be_rendered_is_failed_with_the_reason_and_blocks_n
     assert deliverer.deliver() == [] and store.messages.stale_postings(None) == []
 
 
-def test_the_store_failing_right_after_a_post_neither_strands_nor_repeats_it(setup, fake_slack, channel,
-                                                                              monkeypatch):
+def test_the_store_failing_right_after_a_post_neither_strands_nor_repeats_it(setup, fake_slack, channel, monkeypatch):
     store, deliverer, placement, clock = setup
     f = login()
     store.alerts.ingest([f], NOW, placement)
@@ -120,9 +140,16 @@ def test_an_edit_for_an_ack_is_not_undone_by_a_slower_older_edit(setup, fake_sla
     f = login(account)
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
-    call = Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
-                      "event_time": "2026-11-28T07:00:30Z", "severity": "medium"},
-                   clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+    call = Finding(
+        **{
+            **login(account).to_dict(),
+            "kind": "root_activity",
+            "event_name": "ListBuckets",
+            "event_time": "2026-11-28T07:00:30Z",
+            "severity": "medium",
+        },
+        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
+    )
     store.alerts.ingest([call], NOW, placement)
     clock.now += timedelta(seconds=11)
     slow = store.messages.start_edit(f.id, "slow-editor", clock.now, timedelta(seconds=60))  # renders v2
@@ -135,7 +162,8 @@ def test_an_edit_for_an_ack_is_not_undone_by_a_slower_older_edit(setup, fake_sla
 
 
 def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its_10_second_turn(
-        setup, fake_slack, channel):
+    setup, fake_slack, channel
+):
     """The summary shows findings, not the ack: editing it at the click was an edit 3 s after its post
     (seen in bench/flood.py), against "its summary reply at most once every 10 seconds"."""
     store, deliverer, placement, clock = setup
@@ -145,16 +173,24 @@ def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its
     deliverer.deliver()
 
     def call(second: int) -> Finding:
-        return Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
-                          "event_time": f"2026-11-28T07:00:{second:02d}Z", "severity": "medium"},
-                       clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+        return Finding(
+            **{
+                **login(account).to_dict(),
+                "kind": "root_activity",
+                "event_name": "ListBuckets",
+                "event_time": f"2026-11-28T07:00:{second:02d}Z",
+                "severity": "medium",
+            },
+            clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
+        )
 
     store.alerts.ingest([call(10)], NOW, placement)
     clock.now += timedelta(seconds=11)
     assert deliverer.edit_due() == 1
     record = store.alerts.get(f.id)
-    assert record.summary_ts and fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"][
-        "count"] == 2
+    assert (
+        record.summary_ts and fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"]["count"] == 2
+    )
     store.alerts.ingest([call(20)], NOW, placement)
     clock.now += timedelta(seconds=2)
     assert deliverer.acknowledge(f.id, "U0ADMIN") is True
@@ -179,9 +215,16 @@ def test_a_summary_claim_a_crash_left_is_posted_in_the_thread_not_taken_from_the
     f = login(account)
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
-    call = Finding(**{**login(account).to_dict(), "kind": "root_activity", "event_name": "ListBuckets",
-                      "event_time": "2026-11-28T07:00:10Z", "severity": "medium"},
-                   clues=Clues(access_key_id="ASIA1", console=True, read_only=True))
+    call = Finding(
+        **{
+            **login(account).to_dict(),
+            "kind": "root_activity",
+            "event_name": "ListBuckets",
+            "event_time": "2026-11-28T07:00:10Z",
+            "severity": "medium",
+        },
+        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
+    )
     store.alerts.ingest([call], NOW, placement)
     assert store.messages.claim_summary(f.id, clock.now, clock.now)  # the crashed replica's claim
     clock.now += timedelta(minutes=6)
@@ -190,12 +233,26 @@ def test_a_summary_claim_a_crash_left_is_posted_in_the_thread_not_taken_from_the
     thread = fake_slack.replies(channel, record.ts)
     assert [m["metadata"]["event_type"] for m in thread] == ["rootcheck_summary"]
     assert record.summary_state == "posted" and record.summary_ts == thread[0]["ts"] != record.ts
-    store.alerts.ingest([Finding(**{**call.to_dict(), "id": uuid.uuid4().hex, "event_id": str(uuid.uuid4()),
-                                    "event_time": "2026-11-28T07:00:20Z"}, clues=call.clues)], NOW, placement)
+    store.alerts.ingest(
+        [
+            Finding(
+                **{
+                    **call.to_dict(),
+                    "id": uuid.uuid4().hex,
+                    "event_id": str(uuid.uuid4()),
+                    "event_time": "2026-11-28T07:00:20Z",
+                },
+                clues=call.clues,
+            )
+        ],
+        NOW,
+        placement,
+    )
     clock.now += timedelta(seconds=11)
     assert deliverer.edit_due() == 1
-    assert fake_slack.message(channel, record.ts)["metadata"]["event_type"] == "rootcheck_finding", \
+    assert fake_slack.message(channel, record.ts)["metadata"]["event_type"] == "rootcheck_finding", (
         "the summary's edit went to its own message"
+    )
     assert fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"]["count"] == 3
 
 
@@ -208,11 +265,13 @@ def failing_writes(store_part, *failing: int):
         if count["n"] in failing:
             raise ConnectionError("the database is shutting down")
         return real()
+
     return write
 
 
 def test_a_post_the_store_could_neither_record_nor_mark_is_reconciled_at_the_next_run_and_strands_nothing(
-        setup, fake_slack, channel, monkeypatch):
+    setup, fake_slack, channel, monkeypatch
+):
     """PostgreSQL restarting under a post: recording it failed, and so did marking it for the
     reconcile. The exception left the deliver job: the rest of the batch stayed claimed, and the
     post waited out the 5-minute deadline of an abandoned claim, its Acknowledge button dead
@@ -230,7 +289,8 @@ def test_a_post_the_store_could_neither_record_nor_mark_is_reconciled_at_the_nex
 
 
 def test_a_reply_the_store_could_neither_record_nor_mark_is_reconciled_at_the_next_run_and_strands_nothing(
-        setup, fake_slack, channel, monkeypatch):
+    setup, fake_slack, channel, monkeypatch
+):
     """The same for thread replies: the exception left the reminder job, the other replies of its
     batch stayed claimed, and all waited out the 5-minute deadline (found in the soak)."""
     store, deliverer, placement, clock = setup
@@ -238,8 +298,9 @@ def test_a_reply_the_store_could_neither_record_nor_mark_is_reconciled_at_the_ne
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
     for count in (1, 2):
-        store.messages.add_reply(f"remind:{f.id}:{count}", f.id, {"kind": "reminder", "count": count,
-                                                                  "severity": "critical"}, clock.now)
+        store.messages.add_reply(
+            f"remind:{f.id}:{count}", f.id, {"kind": "reminder", "count": count, "severity": "critical"}, clock.now
+        )
     with monkeypatch.context() as patch:  # the claim goes through; the first reply's record and its mark fail
         patch.setattr(store.messages, "write", failing_writes(store.messages, 2, 3))
         assert deliverer.post_replies() == 1, "the rest of the batch is posted"
@@ -248,5 +309,7 @@ def test_a_reply_the_store_could_neither_record_nor_mark_is_reconciled_at_the_ne
         states = conn.execute(text("SELECT state FROM replies WHERE alert_id = :a"), {"a": f.id}).scalars().all()
     assert states == ["posted", "posted"]
     thread = fake_slack.replies(channel, store.alerts.get(f.id).ts)
-    assert sorted(m["metadata"]["event_payload"]["reply_id"] for m in thread) == [f"remind:{f.id}:1",
-                                                                                  f"remind:{f.id}:2"]
+    assert sorted(m["metadata"]["event_payload"]["reply_id"] for m in thread) == [
+        f"remind:{f.id}:1",
+        f"remind:{f.id}:2",
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,12 +19,19 @@ from slack_sdk import WebClient
 from bot.checks.cloudtrail import check_record
 from bot.slack import actions, commands, confirm_listeners
 from bot.slack.blocks import render_alert, render_question, render_reason_modal
-from bot.slack.ids import (ACK_ACTION, BOT_SCOPES, COMMAND, CONFIRM_NO_ACTION, CONFIRM_VIEW, CONFIRM_YES_ACTION,
-                          REMEDIATION_ACTION)
+from bot.slack.ids import (
+    ACK_ACTION,
+    BOT_SCOPES,
+    COMMAND,
+    CONFIRM_NO_ACTION,
+    CONFIRM_VIEW,
+    CONFIRM_YES_ACTION,
+    REMEDIATION_ACTION,
+)
 from tests.fakes.aws_standin import root_login_record
 from tests.fakes.slack_api import FakeSlack
-from tests.slack.records import digest_of, record_of
 from tests.harness import CHANNEL, wait_for
+from tests.slack.records import digest_of, record_of
 from tests.slack.support import ADMIN, MEMBER, OUTSIDER, served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +65,7 @@ def manifest() -> dict:
 
 
 # ------------------------------------------------------------------------------------ the file
+
 
 def test_manifest_is_complete(manifest):
     info = manifest["display_information"]
@@ -93,6 +101,7 @@ def test_manifest_scopes_are_the_code_scopes(manifest):
 
 # ------------------------------------------------------------------------------------ action ids
 
+
 class _Recorder:
     """Stands in for slack_bolt.App at registration: records what listeners are registered for."""
 
@@ -115,13 +124,14 @@ class _Recorder:
 
 
 def _rendered_action_ids() -> set[str]:
-    now = datetime(2026, 8, 20, tzinfo=timezone.utc)
+    now = datetime(2026, 8, 20, tzinfo=UTC)
     finding = check_record(root_login_record("123456789012", now))
     ids = set()
-    for message in (render_alert(record_of([finding]), lambda a: None, "https://example.com/guide", now),
-                    render_alert(digest_of([finding] * 6), lambda a: None, "https://example.com/guide", now,
-                                 [finding] * 6),
-                    render_question(record_of([finding]), "U0OWNER", lambda a: None, None)):
+    for message in (
+        render_alert(record_of([finding]), lambda a: None, "https://example.com/guide", now),
+        render_alert(digest_of([finding] * 6), lambda a: None, "https://example.com/guide", now, [finding] * 6),
+        render_question(record_of([finding]), "U0OWNER", lambda a: None, None),
+    ):
         ids |= {e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
     return ids
 
@@ -140,14 +150,19 @@ def test_rendered_action_ids_are_exactly_the_known_ones_and_all_have_listeners()
 
 # ------------------------------------------------------------------------------------ scopes
 
+
 def _web_api_methods_in_code() -> set[str]:
     """Slack methods the code names: attribute uses like `client.chat_postMessage` in bot/."""
     names = {n for n in dir(WebClient) if not n.startswith("_") and callable(getattr(WebClient, n))}
     methods = set()
     for path in (ROOT / "bot").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Attribute) and node.attr in names and node.attr != "api_call" \
-                    and re.match(r"^[a-z]+_[A-Za-z_]+$", node.attr):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in names
+                and node.attr != "api_call"
+                and re.match(r"^[a-z]+_[A-Za-z_]+$", node.attr)
+            ):
                 methods.add(node.attr.replace("_", "."))
     return methods
 
@@ -185,8 +200,13 @@ def session_calls(standin, tmp_path_factory) -> set[str]:
 
 
 def test_every_method_a_serve_session_calls_is_covered_by_the_scopes(session_calls):
-    assert {"chat.postMessage", "chat.update", "conversations.members", "chat.postEphemeral",
-            "response_url"} <= session_calls
+    assert {
+        "chat.postMessage",
+        "chat.update",
+        "conversations.members",
+        "chat.postEphemeral",
+        "response_url",
+    } <= session_calls
     unknown = session_calls - set(SCOPES_FOR)
     assert not unknown, f"serve called methods the scope table does not know: {unknown}"
     for method in session_calls:

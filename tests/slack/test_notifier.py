@@ -32,9 +32,11 @@ def notifier(fake) -> Notifier:
     return Notifier(make_client(fake.bot_token, fake.api_url))
 
 
-MESSAGE = Message(text="CRITICAL: Root console sign-in", blocks=[{"type": "section", "text": {
-    "type": "mrkdwn", "text": "*CRITICAL*"}}], metadata={"event_type": "rootcheck_finding",
-                                                        "event_payload": {"finding_id": "f1"}})
+MESSAGE = Message(
+    text="CRITICAL: Root console sign-in",
+    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*CRITICAL*"}}],
+    metadata={"event_type": "rootcheck_finding", "event_payload": {"finding_id": "f1"}},
+)
 
 
 def _posts(fake, channel: str) -> list[dict]:
@@ -142,7 +144,10 @@ def test_find_posted_in_a_thread_skips_its_parent(fake, notifier, channel):
     summary reply: the parent was taken for the summary (found in the soak, bench/soak.py)."""
     _, parent = notifier.post(channel, MESSAGE)
     assert notifier.find_posted(channel, {"f1"}, oldest=0, thread_ts=parent) == {}
-    summary = Message(text="Activity so far", blocks=None, metadata={"event_type": "rootcheck_summary",
-                                                                     "event_payload": {"alert_id": "f1"}})
+    summary = Message(
+        text="Activity so far",
+        blocks=None,
+        metadata={"event_type": "rootcheck_summary", "event_payload": {"alert_id": "f1"}},
+    )
     _, ts = notifier.post(channel, summary, thread_ts=parent)
     assert notifier.find_posted(channel, {"f1"}, oldest=0, thread_ts=parent) == {"f1": ts}

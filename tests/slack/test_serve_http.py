@@ -50,6 +50,7 @@ def alert(bot):
 
 # ------------------------------------------------------------------------------------ alerts
 
+
 def test_each_finding_is_posted_once_with_blocks_metadata_and_fallback(bot):
     first, channel = bot.pool["pair-1"]
     second, _ = bot.pool["pair-2"]
@@ -70,8 +71,9 @@ def test_each_finding_is_posted_once_with_blocks_metadata_and_fallback(bot):
     # the sign-in is posted as soon as it is read; the alias, read a moment later, is edited in
     named = next(a for a in alerts if a["metadata"]["event_payload"]["account_id"] == first)
     escaped = "&lt;!channel&gt; prod &amp; &lt;@U123&gt;"
-    named = wait_for(lambda: (lambda m: m if escaped in json.dumps(m["blocks"]) else None)(
-        bot.message(channel, named["ts"])))
+    named = wait_for(
+        lambda: (lambda m: m if escaped in json.dumps(m["blocks"]) else None)(bot.message(channel, named["ts"]))
+    )
     dump = json.dumps(named["blocks"]) + named["text"] + json.dumps(named.get("history", []))
     assert escaped in dump and "<!channel>" not in dump
     assert [m["ts"] for m in bot.fake.messages(channel)] == sorted(a["ts"] for a in alerts), "edited, not reposted"
@@ -111,8 +113,12 @@ def test_admin_click_acknowledges_in_place_once(bot):
     for user in (ADMIN, MEMBER):
         status, _, _ = bot.click(alert, channel, user)
         assert status == 200
-    assert stays(lambda: bot.message(channel, alert["ts"])["update_count"] == 1
-                 and len(bot.fake.replies(channel, alert["ts"])) == 1, seconds=1.0)
+    assert stays(
+        lambda: (
+            bot.message(channel, alert["ts"])["update_count"] == 1 and len(bot.fake.replies(channel, alert["ts"])) == 1
+        ),
+        seconds=1.0,
+    )
     assert bot.metric("rootcheck_acks_total") == acks_before + 1
 
 
@@ -126,8 +132,10 @@ def test_outsider_click_is_refused_ephemerally_and_changes_nothing(bot):
     refusal = bot.answers(answer_url)[0]
     assert refusal["response_type"] == "ephemeral" and refusal.get("replace_original") is False
     assert "not allowed" in refusal["text"]
-    assert stays(lambda: bot.message(channel, alert["ts"])["update_count"] == 0
-                 and not bot.fake.replies(channel, alert["ts"]), seconds=0.3)
+    assert stays(
+        lambda: bot.message(channel, alert["ts"])["update_count"] == 0 and not bot.fake.replies(channel, alert["ts"]),
+        seconds=0.3,
+    )
     stored = bot.store()
     try:
         assert stored.alerts.get(alert["metadata"]["event_payload"]["finding_id"]).acked_at is None
@@ -140,8 +148,7 @@ def test_remediation_click_is_acknowledged_and_changes_nothing(bot):
     before = bot.message(channel, message["ts"])
     status, body, seconds = bot.click(message, channel, ADMIN, action_id="rootcheck_remediation")
     assert status == 200 and seconds < ACK_DEADLINE
-    assert stays(lambda: bot.message(channel, message["ts"]) == before
-                 and not bot.fake.replies(channel, message["ts"]))
+    assert stays(lambda: bot.message(channel, message["ts"]) == before and not bot.fake.replies(channel, message["ts"]))
 
 
 def test_forged_and_stale_requests_are_rejected_and_change_nothing(bot):
@@ -152,14 +159,26 @@ def test_forged_and_stale_requests_are_rejected_and_change_nothing(bot):
 
     # a valid signature over a timestamp older than 5 minutes: a replayed request
     value = message["metadata"]["event_payload"]["finding_id"]
-    payload = {"type": "block_actions", "user": {"id": ADMIN}, "team": {"id": "T0TEST"}, "channel": {"id": channel},
-               "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
-               "message": {"ts": message["ts"]}, "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/x",
-               "actions": [{"action_id": "rootcheck_ack", "value": value, "type": "button", "block_id": "b"}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": ADMIN},
+        "team": {"id": "T0TEST"},
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+        "message": {"ts": message["ts"]},
+        "trigger_id": "1.2.3",
+        "response_url": "http://127.0.0.1:9/x",
+        "actions": [{"action_id": "rootcheck_ack", "value": value, "type": "button", "block_id": "b"}],
+    }
     body = urlencode({"payload": json.dumps(payload)}).encode()
     assert bot.serve.post(body, sign(body, timestamp=str(int(time.time()) - 6 * 60)))[0] == 401
-    assert stays(lambda: bot.message(channel, message["ts"])["update_count"] == 0
-                 and not bot.fake.replies(channel, message["ts"]) and not bot.fake.responses(url))
+    assert stays(
+        lambda: (
+            bot.message(channel, message["ts"])["update_count"] == 0
+            and not bot.fake.replies(channel, message["ts"])
+            and not bot.fake.responses(url)
+        )
+    )
 
     # the very same body signed now is accepted: the timestamp alone made the difference
     assert bot.serve.post(body, sign(body, timestamp=str(int(time.time()) - 60)))[0] == 200
@@ -167,6 +186,7 @@ def test_forged_and_stale_requests_are_rejected_and_change_nothing(bot):
 
 
 # ------------------------------------------------------------------------------------ /rootcheck
+
 
 def _ephemeral(bot, url: str, count: int = 1) -> list[str]:
     answers = bot.answers(url, count)
@@ -185,11 +205,14 @@ def test_help_answers_in_the_ack_ephemerally(bot):
     assert "/rootcheck status" in json.loads(body)["text"]
 
 
-@pytest.mark.parametrize("verb,expected", [
-    ("status", "rootcheck status"),
-    ("open", "open alert"),
-    ("accounts", "account(s) watched"),
-])
+@pytest.mark.parametrize(
+    "verb,expected",
+    [
+        ("status", "rootcheck status"),
+        ("open", "open alert"),
+        ("accounts", "account(s) watched"),
+    ],
+)
 def test_read_commands_answer_fast_and_ephemerally(bot, alert, verb, expected):
     status, body, seconds, url = bot.command(verb, user=MEMBER)
     assert status == 200 and seconds < ACK_DEADLINE
@@ -267,14 +290,17 @@ def test_expected_root_use_is_posted_low_with_who_and_why_and_no_reminder(bot):
     assert payload["finding_id"] not in due
 
 
-@pytest.mark.parametrize("args,error", [
-    ("", "usage: `/rootcheck expect ACCOUNT_ID DURATION REASON`"),
-    ("123456789012 1h", "usage: `/rootcheck expect ACCOUNT_ID DURATION REASON`"),
-    ("12345 1h planned change", "`12345` is not a 12-digit account id"),
-    ("123456789012 soon planned change", "`soon` is not a duration"),
-    ("123456789012 30d planned change", "at most 7d"),
-    ("123456789012 0s planned change", "more than zero"),
-])
+@pytest.mark.parametrize(
+    "args,error",
+    [
+        ("", "usage: `/rootcheck expect ACCOUNT_ID DURATION REASON`"),
+        ("123456789012 1h", "usage: `/rootcheck expect ACCOUNT_ID DURATION REASON`"),
+        ("12345 1h planned change", "`12345` is not a 12-digit account id"),
+        ("123456789012 soon planned change", "`soon` is not a duration"),
+        ("123456789012 30d planned change", "at most 7d"),
+        ("123456789012 0s planned change", "more than zero"),
+    ],
+)
 def test_expect_with_bad_arguments_says_what_is_wrong(bot, args, error):
     status, _, seconds, url = bot.command(f"expect {args}".strip())
     assert status == 200 and seconds < ACK_DEADLINE
@@ -291,6 +317,7 @@ def test_expect_by_an_outsider_is_refused(bot):
 
 # ------------------------------------------------------------------------------------ health
 
+
 def test_healthz_and_metrics(bot, alert):
     status, body = bot.serve.get("/healthz")
     assert status == 200
@@ -301,8 +328,12 @@ def test_healthz_and_metrics(bot, alert):
     assert status == 200
     series = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
     assert series and all(name.startswith("rootcheck_") for name in series)
-    for name in ("rootcheck_acks_total", "rootcheck_slack_posts_total", "rootcheck_ack_latency_seconds_count",
-                 "rootcheck_sweeps_total"):
+    for name in (
+        "rootcheck_acks_total",
+        "rootcheck_slack_posts_total",
+        "rootcheck_ack_latency_seconds_count",
+        "rootcheck_sweeps_total",
+    ):
         assert name in series
 
 
@@ -316,9 +347,17 @@ GROUP_ADMIN = "U0GRPADMIN"
 def group_bot(fake_slack, tmp_path_factory):
     """ROOTCHECK_ADMINS is a user group; its own AWS stand-in, whose latency can hold a scan."""
     fake_slack.add_usergroup(GROUP, [GROUP_ADMIN, ADMIN])
-    with AwsStandIn() as aws, served(fake_slack, aws, tmp_path_factory.mktemp("serve-group"), name="group",
-                                     before_start=lambda running: running.seed("group", members=(
-                                         ADMIN, MEMBER, GROUP_ADMIN)), ROOTCHECK_ADMINS=GROUP) as running:
+    with (
+        AwsStandIn() as aws,
+        served(
+            fake_slack,
+            aws,
+            tmp_path_factory.mktemp("serve-group"),
+            name="group",
+            before_start=lambda running: running.seed("group", members=(ADMIN, MEMBER, GROUP_ADMIN)),
+            ROOTCHECK_ADMINS=GROUP,
+        ) as running,
+    ):
         yield running
 
 
@@ -333,8 +372,9 @@ def test_group_admins_are_expanded_and_others_refused(group_bot):
     assert not group_bot.fake.replies(channel, alert["ts"])
 
     group_bot.click(alert, channel, GROUP_ADMIN)
-    updated = wait_for(lambda: (lambda m: m if m["update_count"] == 1 else None)(
-        group_bot.message(channel, alert["ts"])))
+    updated = wait_for(
+        lambda: (lambda m: m if m["update_count"] == 1 else None)(group_bot.message(channel, alert["ts"]))
+    )
     assert f"<@{GROUP_ADMIN}>" in json.dumps(updated["blocks"])
     assert any(c["params"].get("usergroup") == GROUP for c in group_bot.fake.call_log("usergroups.users.list"))
 
@@ -384,11 +424,17 @@ def test_the_same_users_second_scan_is_also_told(group_bot):
     assert f"already running, started by <@{GROUP_ADMIN}>" in second
 
 
-
 # ------------------------------------------------------------------------------------ slow Slack
 
-SLOW_METHODS = ("auth.test", "chat.update", "chat.postMessage", "chat.postEphemeral", "conversations.members",
-                "usergroups.users.list", "conversations.history")
+SLOW_METHODS = (
+    "auth.test",
+    "chat.update",
+    "chat.postMessage",
+    "chat.postEphemeral",
+    "conversations.members",
+    "usergroups.users.list",
+    "conversations.history",
+)
 
 
 def test_acks_never_wait_for_a_slow_slack(standin, tmp_path):

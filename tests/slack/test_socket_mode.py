@@ -21,9 +21,15 @@ ACK_DEADLINE = 3.0
 def socket_bot(standin, tmp_path_factory):
     with FakeSlack(app_token="xapp-1-A0TEST-1-secret") as fake:
         fake.add_channel(CHANNEL, members=[ADMIN, MEMBER])
-        with served(fake, standin, tmp_path_factory.mktemp("socket"), name="socket",
-                    before_start=lambda running: running.seed("socket"),
-                    SLACK_APP_TOKEN="xapp-1-A0TEST-1-secret", SLACK_SIGNING_SECRET=None) as running:
+        with served(
+            fake,
+            standin,
+            tmp_path_factory.mktemp("socket"),
+            name="socket",
+            before_start=lambda running: running.seed("socket"),
+            SLACK_APP_TOKEN="xapp-1-A0TEST-1-secret",
+            SLACK_SIGNING_SECRET=None,
+        ) as running:
             fake.wait_for_socket_connection(timeout=10)
             yield running
 
@@ -31,11 +37,26 @@ def socket_bot(standin, tmp_path_factory):
 def _command(fake: FakeSlack, text: str) -> tuple[str, str, float]:
     """Deliver a /rootcheck envelope; returns (envelope id, response_url, seconds until the ack)."""
     url = fake.new_response_url()
-    envelope = {"type": "slash_commands", "accepts_response_payload": True, "retry_attempt": 0,
-                "retry_reason": "", "payload": {
-                    "token": "unused", "team_id": "T0TEST", "team_domain": "test", "channel_id": CHANNEL,
-                    "channel_name": "alerts", "user_id": ADMIN, "user_name": "admin", "command": "/rootcheck",
-                    "text": text, "api_app_id": "A0TEST", "response_url": url, "trigger_id": "1.2.3"}}
+    envelope = {
+        "type": "slash_commands",
+        "accepts_response_payload": True,
+        "retry_attempt": 0,
+        "retry_reason": "",
+        "payload": {
+            "token": "unused",
+            "team_id": "T0TEST",
+            "team_domain": "test",
+            "channel_id": CHANNEL,
+            "channel_name": "alerts",
+            "user_id": ADMIN,
+            "user_name": "admin",
+            "command": "/rootcheck",
+            "text": text,
+            "api_app_id": "A0TEST",
+            "response_url": url,
+            "trigger_id": "1.2.3",
+        },
+    }
     started = time.monotonic()
     envelope_id = fake.socket_send(envelope)
     fake.wait_for_socket_ack(envelope_id, timeout=ACK_DEADLINE)
@@ -63,12 +84,25 @@ def test_status_over_socket_mode_answers_through_response_url(socket_bot):
 def test_acknowledge_over_socket_mode(socket_bot):
     _, channel, alert = socket_bot.seeded_alert("socket")
     fake = socket_bot.fake
-    payload = {"type": "block_actions", "user": {"id": ADMIN}, "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
-               "channel": {"id": channel}, "container": {"type": "message", "message_ts": alert["ts"],
-                                                         "channel_id": channel},
-               "message": {"ts": alert["ts"]}, "trigger_id": "1.2.3", "response_url": fake.new_response_url(),
-               "actions": [{"action_id": "rootcheck_ack", "type": "button", "block_id": "b",
-                            "value": alert["metadata"]["event_payload"]["finding_id"]}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": ADMIN},
+        "team": {"id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": alert["ts"], "channel_id": channel},
+        "message": {"ts": alert["ts"]},
+        "trigger_id": "1.2.3",
+        "response_url": fake.new_response_url(),
+        "actions": [
+            {
+                "action_id": "rootcheck_ack",
+                "type": "button",
+                "block_id": "b",
+                "value": alert["metadata"]["event_payload"]["finding_id"],
+            }
+        ],
+    }
     envelope_id = fake.socket_send({"type": "interactive", "accepts_response_payload": False, "payload": payload})
     fake.wait_for_socket_ack(envelope_id, timeout=ACK_DEADLINE)
     updated = wait_for(lambda: (lambda m: m if m["update_count"] == 1 else None)(fake.message(channel, alert["ts"])))

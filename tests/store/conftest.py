@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 POSTGRES_ENV = "ROOTCHECK_TEST_POSTGRES_URL"
-NO_POSTGRES = (f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); "
-               ".ci/run sets it")
+NO_POSTGRES = (
+    f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); "
+    ".ci/run sets it"
+)
 
 
 def postgres_server_url() -> str | None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -25,15 +25,30 @@ from bot.store.db import MIGRATIONS
 from bot.store.schema import findings as findings_table
 from tests.harness import wait_for
 
-T0 = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
-def finding(kind: str = "root_console_login", severity: str = "critical", account: str = "300000000001",
-            event_time: str | None = "2026-11-28T08:00:00Z") -> Finding:
-    return Finding(id=uuid.uuid4().hex, kind=kind, severity=severity, account_id=account,
-                   source="cloudtrail" if kind.startswith("root_") else "rootcheck", event_id=str(uuid.uuid4()),
-                   event_name="ConsoleLogin", event_time=event_time, region="us-east-1",
-                   source_ip="192.0.2.1", user_agent="test", mfa_used=False, detail="a test finding")
+def finding(
+    kind: str = "root_console_login",
+    severity: str = "critical",
+    account: str = "300000000001",
+    event_time: str | None = "2026-11-28T08:00:00Z",
+) -> Finding:
+    return Finding(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        severity=severity,
+        account_id=account,
+        source="cloudtrail" if kind.startswith("root_") else "rootcheck",
+        event_id=str(uuid.uuid4()),
+        event_name="ConsoleLogin",
+        event_time=event_time,
+        region="us-east-1",
+        source_ip="192.0.2.1",
+        user_agent="test",
+        mfa_used=False,
+        detail="a test finding",
+    )
 
 
 def account_id() -> str:
@@ -82,15 +97,34 @@ def post(store: Store, f: Finding, now: datetime = T0, channel: str = "C0STORE")
     return ts
 
 
-def call(account: str, at: datetime, key: str = "ASIASESSION", ip: str = "192.0.2.1", name: str = "ListBuckets",
-         console: bool = True) -> Finding:
-    return Finding(id=uuid.uuid4().hex, kind="root_activity", severity="medium", account_id=account,
-                   source="cloudtrail", event_id=str(uuid.uuid4()), event_name=name, region="us-east-1",
-                   event_time=at.strftime("%Y-%m-%dT%H:%M:%SZ"), source_ip=ip, user_agent="test", mfa_used=False,
-                   detail="a call", clues=Clues(access_key_id=key, console=console, read_only=True))
+def call(
+    account: str,
+    at: datetime,
+    key: str = "ASIASESSION",
+    ip: str = "192.0.2.1",
+    name: str = "ListBuckets",
+    console: bool = True,
+) -> Finding:
+    return Finding(
+        id=uuid.uuid4().hex,
+        kind="root_activity",
+        severity="medium",
+        account_id=account,
+        source="cloudtrail",
+        event_id=str(uuid.uuid4()),
+        event_name=name,
+        region="us-east-1",
+        event_time=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        source_ip=ip,
+        user_agent="test",
+        mfa_used=False,
+        detail="a call",
+        clues=Clues(access_key_id=key, console=console, read_only=True),
+    )
 
 
 # --- findings and alerts ----------------------------------------------------------------------
+
 
 def test_a_finding_is_stored_once_and_opens_one_alert(store):
     f = finding()
@@ -102,8 +136,12 @@ def test_a_finding_is_stored_once_and_opens_one_alert(store):
         rows = conn.execute(select(findings_table).where(findings_table.c.id == f.id)).all()
     assert len(rows) == 1 and json.loads(rows[0].payload)["detail"] == "a test finding"
     record = store.alerts.get(f.id)
-    assert (record.state, record.target, record.alert.summary.count, record.severity) == \
-        ("pending", "C0STORE", 1, "critical")
+    assert (record.state, record.target, record.alert.summary.count, record.severity) == (
+        "pending",
+        "C0STORE",
+        1,
+        "critical",
+    )
     assert store.alerts.member_count(f.id) == 1
 
 
@@ -113,7 +151,7 @@ def test_a_session_of_100_calls_is_one_alert_counted_from_its_rows(store):
     calls = [call(account, T0 + timedelta(seconds=5 + n), ip="192.0.2.1") for n in range(100)]
     ingest(store, [login])
     for start in range(0, 100, 25):  # pages, as a sweep stores them
-        placed = ingest(store, calls[start:start + 25], T0 + timedelta(minutes=1))
+        placed = ingest(store, calls[start : start + 25], T0 + timedelta(minutes=1))
         assert placed.opened == [] and placed.changed == [login.id]
     record = store.alerts.get(login.id)
     assert record.alert.summary.count == 101 == store.alerts.member_count(login.id)
@@ -123,8 +161,9 @@ def test_a_session_of_100_calls_is_one_alert_counted_from_its_rows(store):
 def test_a_page_of_calls_reads_no_failed_sign_ins_and_a_sign_in_still_counts_them(store):
     """Most of a flood is calls: each page read every failed sign-in of the hour around it for nothing."""
     account = account_id()
-    failures = [finding("root_console_login_failed", "medium", account, f"2026-11-28T07:50:{n:02d}Z")
-                for n in range(30)]
+    failures = [
+        finding("root_console_login_failed", "medium", account, f"2026-11-28T07:50:{n:02d}Z") for n in range(30)
+    ]
     ingest(store, failures)
     login = finding(account=account, event_time="2026-11-28T07:55:00Z")
     statements: list[str] = []
@@ -137,8 +176,7 @@ def test_a_page_of_calls_reads_no_failed_sign_ins_and_a_sign_in_still_counts_the
         ingest(store, [login])
         read_for_login = sum("root_console_login_failed" in s for s in statements)
         statements.clear()
-        placed = ingest(store, [call(account, T0 - timedelta(minutes=4, seconds=n), ip="192.0.2.1")
-                                for n in range(50)])
+        placed = ingest(store, [call(account, T0 - timedelta(minutes=4, seconds=n), ip="192.0.2.1") for n in range(50)])
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
     assert placed.changed == [login.id] and store.alerts.get(login.id).alert.summary.count == 51
@@ -225,6 +263,7 @@ def test_expected_alerts_are_low_and_never_reminded(store):
 
 # --- delivery state ---------------------------------------------------------------------------
 
+
 def test_claim_is_atomic_across_threads_and_store_objects(db_url):
     first, second = Store(db_url), Store(db_url)
     try:
@@ -266,8 +305,15 @@ def test_claim_takes_the_channels_in_turn_most_severe_first(store):
     """A burst in one channel (Slack posts 1 message/s there) must not hold back other channels,
     and a burst of failures must not hold back a sign-in."""
     burst_channel, quiet_channel = f"C0B{uuid.uuid4().hex[:8].upper()}", f"C0Q{uuid.uuid4().hex[:8].upper()}"
-    failures = [finding(kind="root_console_login_failed", severity="medium", account=account_id(),
-                        event_time=f"2026-11-28T07:0{i}:00Z") for i in range(6)]
+    failures = [
+        finding(
+            kind="root_console_login_failed",
+            severity="medium",
+            account=account_id(),
+            event_time=f"2026-11-28T07:0{i}:00Z",
+        )
+        for i in range(6)
+    ]
     for f in failures:
         ingest(store, [f], T0, burst_channel)
     signin = finding(account=account_id(), event_time="2026-11-28T07:30:00Z")
@@ -300,7 +346,6 @@ def test_acknowledge_is_idempotent_and_makes_the_edit_urgent(store):
     store.messages.finish_edit(rendering, "me", T0 + timedelta(minutes=1), None)
     assert not store.alerts.get(f.id).urgent, "the ack was shown; what joined meanwhile waits its 10 s"
     assert f.id not in store.messages.due_edits(T0 + timedelta(minutes=1, seconds=9), timedelta(seconds=10))
-
 
 
 def test_an_edit_never_overwrites_a_newer_state(store):
@@ -336,9 +381,9 @@ def test_a_failing_edit_backs_off_and_gives_up(store):
     now = T0
     for n in range(8):
         record = store.messages.start_edit(f.id, "me", now, timedelta(seconds=60))
-        store.messages.edit_failed(record, "me", "message_not_found", now, now + timedelta(seconds=2 ** n))
-        assert f.id not in store.messages.due_edits(now + timedelta(seconds=2 ** n - 1), timedelta(0))
-        now += timedelta(seconds=2 ** n)
+        store.messages.edit_failed(record, "me", "message_not_found", now, now + timedelta(seconds=2**n))
+        assert f.id not in store.messages.due_edits(now + timedelta(seconds=2**n - 1), timedelta(0))
+        now += timedelta(seconds=2**n)
     assert f.id not in store.messages.due_edits(now + timedelta(days=1), timedelta(0)), "given up after 8"
     assert "message_not_found" in store.alerts.get(f.id).last_error
 
@@ -353,15 +398,24 @@ def test_hand_back_and_posted_transitions_check_the_claim(store):
     assert state_of(store, f.id) == "posting"
     store.messages.hand_back(f.id, "me", "ratelimited: Slack is failing", T0 + timedelta(seconds=30))
     row = store.alerts.get(f.id)
-    assert (row.state, row.last_error, row.attempts, row.claimed_by) == \
-        ("pending", "ratelimited: Slack is failing", 1, None)
+    assert (row.state, row.last_error, row.attempts, row.claimed_by) == (
+        "pending",
+        "ratelimited: Slack is failing",
+        1,
+        None,
+    )
     assert claim_mine(store, {f.id}, T0 + timedelta(seconds=29)) == [], "not due before its retry time"
     [again] = claim_mine(store, {f.id}, T0 + timedelta(seconds=30), holder="me")
     assert store.messages.posted(f.id, "other", "C0REAL", "1.2", 1, T0) is False, "only the claimer records"
     assert store.messages.posted(f.id, "me", "C0REAL", "1700000000.000100", again.version, T0)
     row = store.alerts.get(f.id)
-    assert (row.state, row.channel, row.ts, row.last_error, row.attempts) == \
-        ("posted", "C0REAL", "1700000000.000100", None, 2)
+    assert (row.state, row.channel, row.ts, row.last_error, row.attempts) == (
+        "posted",
+        "C0REAL",
+        "1700000000.000100",
+        None,
+        2,
+    )
 
 
 def test_stale_claims_are_those_older_than_the_deadline(store):
@@ -377,8 +431,9 @@ def test_stale_claims_are_those_older_than_the_deadline(store):
 
 
 def test_held_findings_wait_for_the_digest_decision(store):
-    held = [finding(kind="root_access_key_active", severity="high", account=account_id(), event_time=None)
-            for _ in range(3)]
+    held = [
+        finding(kind="root_access_key_active", severity="high", account=account_id(), event_time=None) for _ in range(3)
+    ]
     hold = frozenset({"root_access_key_active"})
     ingest(store, held, hold=hold)
     ids = {f.id for f in held}
@@ -403,12 +458,12 @@ def test_resolve_absent(store):
     for f in (key_one, key_two, gap):
         post(store, f)
     now = T0 + timedelta(hours=4)
-    resolved = store.alerts.resolve_absent(account, ["root_access_key_active", "root_mfa_disabled"], [key_two.id],
-                                           now)
+    resolved = store.alerts.resolve_absent(account, ["root_access_key_active", "root_mfa_disabled"], [key_two.id], now)
     assert resolved == [key_one.id]
     assert store.alerts.get(key_one.id).resolved_at == now and store.alerts.get(key_two.id).resolved_at is None
-    assert store.alerts.resolve_absent(account, ["root_access_key_active"], [key_two.id], now) == [], \
+    assert store.alerts.resolve_absent(account, ["root_access_key_active"], [key_two.id], now) == [], (
         "a resolved finding is resolved once"
+    )
     assert store.alerts.resolve_absent(account, ["coverage_gap"], [], now) == [gap.id], "empty `present` works"
     due = set(store.messages.due_edits(now, timedelta(0)))
     assert {key_one.id, gap.id} <= due and key_two.id not in due
@@ -458,7 +513,9 @@ def test_replies_are_posted_once_and_only_after_their_alert(store):
     assert (reply.body, reply.thread_ts) == ({"kind": "note"}, ts)
     assert store.messages.claim_replies(T0, "other", f.id) == []
     store.messages.reply_posted(reply, "me", "1700000009.000001", T0)
-    assert store.messages.stale_replies(None) == [] or f.id not in {r.alert_id for r in store.messages.stale_replies(None)}
+    assert store.messages.stale_replies(None) == [] or f.id not in {
+        r.alert_id for r in store.messages.stale_replies(None)
+    }
 
 
 def test_open_alerts_and_counts(store):
@@ -472,6 +529,7 @@ def test_open_alerts_and_counts(store):
 
 # --- account state, sweeps, audit -------------------------------------------------------------
 
+
 def test_account_failures_count_in_a_row_and_reset_when_checked(store):
     account = account_id()
     assert store.state.account(account)["failures"] == 0
@@ -480,8 +538,12 @@ def test_account_failures_count_in_a_row_and_reset_when_checked(store):
     store.state.account_checked(account, T0)
     store.state.report_seen(account, T0 - timedelta(hours=1), None)
     state = store.state.account(account)
-    assert (state["failures"], state["last_error"], state["last_checked_at"], state["report_seen_at"]) == \
-        (0, None, T0, T0 - timedelta(hours=1))
+    assert (state["failures"], state["last_error"], state["last_checked_at"], state["report_seen_at"]) == (
+        0,
+        None,
+        T0,
+        T0 - timedelta(hours=1),
+    )
     store.state.report_seen(account, None, "x")
     assert store.state.account(account)["report_seen_at"] == T0 - timedelta(hours=1), "kept when not re-read"
 
@@ -501,7 +563,8 @@ def test_the_directory_is_replaced_whole(store):
     store.directory.replace([Account("300000000101", "a", owners=("U0A",)), Account("300000000102")], T0)
     store.directory.replace([Account("300000000101", "renamed", owners=("U0A", "x@y.io"))], T0 + timedelta(hours=1))
     assert [(a.id, a.name, a.owners) for a in store.directory.accounts()] == [
-        ("300000000101", "renamed", ("U0A", "x@y.io"))]
+        ("300000000101", "renamed", ("U0A", "x@y.io"))
+    ]
     assert store.directory.refreshed_at() == T0 + timedelta(hours=1)
 
 
@@ -596,6 +659,7 @@ def test_purge_keeps_what_is_within_retention(store):
 
 # --- migrations -------------------------------------------------------------------------------
 
+
 def _alembic(url: str, revision: str) -> None:
     """Bring a database to `revision` with the shipped migrations, as an older rootcheck did."""
     engine = create_engine(url)
@@ -631,8 +695,17 @@ def test_a_fresh_database_is_at_head(fresh_db_url):
     try:
         assert store.revision == _head() == _version(fresh_db_url)
         tables = set(inspect(store.engine).get_table_names())
-        assert {"findings", "alerts", "alert_findings", "replies", "accounts", "sweeps", "audit", "expectations",
-                "leases"} <= tables and "digests" not in tables
+        assert {
+            "findings",
+            "alerts",
+            "alert_findings",
+            "replies",
+            "accounts",
+            "sweeps",
+            "audit",
+            "expectations",
+            "leases",
+        } <= tables and "digests" not in tables
     finally:
         store.close()
     again = Store(fresh_db_url)  # opening an up-to-date database changes nothing
@@ -643,9 +716,21 @@ def test_a_fresh_database_is_at_head(fresh_db_url):
 def _old_row(conn, finding_id: str, kind: str, state: str, **values) -> None:
     """A row of the previous release's findings outbox (schema 0002)."""
     payload = finding(kind=kind).to_dict() | {"id": finding_id, "account_id": "300000000001"}
-    row = {"id": finding_id, "kind": kind, "severity": payload["severity"], "account_id": "300000000001",
-           "payload": json.dumps(payload), "target": "C0OLD", "state": state, "created_at": datetime(2026, 1, 1),
-           "event_time": datetime(2026, 1, 1), "needs_update": False, "attempts": 1, "reminders": 0, **values}
+    row = {
+        "id": finding_id,
+        "kind": kind,
+        "severity": payload["severity"],
+        "account_id": "300000000001",
+        "payload": json.dumps(payload),
+        "target": "C0OLD",
+        "state": state,
+        "created_at": datetime(2026, 1, 1),
+        "event_time": datetime(2026, 1, 1),
+        "needs_update": False,
+        "attempts": 1,
+        "reminders": 0,
+        **values,
+    }
     conn.execute(text(f"INSERT INTO findings ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
 
 
@@ -655,47 +740,89 @@ def test_a_database_of_the_previous_release_upgrades_in_place(fresh_db_url):
     _alembic(fresh_db_url, "0002")
     engine = create_engine(fresh_db_url)
     with engine.begin() as conn:
-        _old_row(conn, "old-posted", "root_console_login", "posted", channel="C0OLD", ts="1700000000.000100",
-                 posted_at=datetime(2026, 1, 1), next_reminder_at=datetime(2026, 1, 1, 0, 30), reminders=1)
-        _old_row(conn, "old-acked", "root_console_login", "acked", channel="C0OLD", ts="1700000000.000200",
-                 acked_by="U0OLD", acked_at=datetime(2026, 1, 1, 1), needs_update=True,
-                 event_time=datetime(2025, 12, 31))
+        _old_row(
+            conn,
+            "old-posted",
+            "root_console_login",
+            "posted",
+            channel="C0OLD",
+            ts="1700000000.000100",
+            posted_at=datetime(2026, 1, 1),
+            next_reminder_at=datetime(2026, 1, 1, 0, 30),
+            reminders=1,
+        )
+        _old_row(
+            conn,
+            "old-acked",
+            "root_console_login",
+            "acked",
+            channel="C0OLD",
+            ts="1700000000.000200",
+            acked_by="U0OLD",
+            acked_at=datetime(2026, 1, 1, 1),
+            needs_update=True,
+            event_time=datetime(2025, 12, 31),
+        )
         _old_row(conn, "old-pending", "root_activity", "pending")
         _old_row(conn, "old-held", "root_mfa_disabled", "held")
         for n in range(2):
             _old_row(conn, f"old-digested-{n}", "root_access_key_active", "digested", digest_id="old-digest")
-        conn.execute(text("INSERT INTO digests (id, kind, target, finding_ids, state, created_at, needs_update, "
-                          "attempts, channel, ts) VALUES ('old-digest', 'root_access_key_active', 'C0OLD', :ids, "
-                          "'posted', :at, false, 1, 'C0OLD', '1700000000.000300')"),
-                     {"ids": json.dumps(["old-digested-0", "old-digested-1"]), "at": datetime(2026, 1, 1)})
-        conn.execute(text("INSERT INTO accounts (account_id, failures, cursor) VALUES ('300000000001', 2, :at)"),
-                     {"at": datetime(2026, 1, 2)})
-        conn.execute(text("INSERT INTO audit (at, actor, action) VALUES (:at, 'U0OLD', 'ack')"),
-                     {"at": datetime(2026, 1, 2)})
+        conn.execute(
+            text(
+                "INSERT INTO digests (id, kind, target, finding_ids, state, created_at, needs_update, "
+                "attempts, channel, ts) VALUES ('old-digest', 'root_access_key_active', 'C0OLD', :ids, "
+                "'posted', :at, false, 1, 'C0OLD', '1700000000.000300')"
+            ),
+            {"ids": json.dumps(["old-digested-0", "old-digested-1"]), "at": datetime(2026, 1, 1)},
+        )
+        conn.execute(
+            text("INSERT INTO accounts (account_id, failures, cursor) VALUES ('300000000001', 2, :at)"),
+            {"at": datetime(2026, 1, 2)},
+        )
+        conn.execute(
+            text("INSERT INTO audit (at, actor, action) VALUES (:at, 'U0OLD', 'ack')"), {"at": datetime(2026, 1, 2)}
+        )
     engine.dispose()
 
     store = Store(fresh_db_url)
     try:
         assert store.revision == _head() == _version(fresh_db_url)
         posted = store.alerts.get("old-posted")
-        assert (posted.state, posted.ts, posted.channel, posted.reminders) == ("posted", "1700000000.000100", "C0OLD", 1)
+        assert (posted.state, posted.ts, posted.channel, posted.reminders) == (
+            "posted",
+            "1700000000.000100",
+            "C0OLD",
+            1,
+        )
         assert posted.alert.grouping == "session" and posted.alert.summary.count == 1
         acked = store.alerts.get("old-acked")
         assert (acked.acked_by, acked.version > acked.shown_version) == ("U0OLD", True), "its pending re-render kept"
         assert store.messages.acknowledge("old-posted", "U0NEW", T0) is True, "acknowledging keeps working"
         assert [r.id for r in store.messages.due_reminders(T0) if r.id == "old-acked"] == []
         digest = store.alerts.get("old-digest")
-        assert (digest.alert.grouping, digest.ts, store.alerts.member_count("old-digest")) == \
-            ("digest", "1700000000.000300", 2)
+        assert (digest.alert.grouping, digest.ts, store.alerts.member_count("old-digest")) == (
+            "digest",
+            "1700000000.000300",
+            2,
+        )
         assert [f.id for f in store.alerts.held()] == ["old-held"], "a held finding waits for its decision"
         assert store.state.account("300000000001")["failures"] == 2
-        assert store.state.account("300000000001")["cursor"] == datetime(2026, 1, 2, tzinfo=timezone.utc)
+        assert store.state.account("300000000001")["cursor"] == datetime(2026, 1, 2, tzinfo=UTC)
         assert store.state.audit_log()[0]["actor"] == "U0OLD"
-        claimed = [d.id for d in store.messages.claim(datetime.now(timezone.utc), "me")]
+        claimed = [d.id for d in store.messages.claim(datetime.now(UTC), "me")]
         assert claimed == ["old-pending"], "an upgraded store still delivers what was pending"
         login = finding(account="300000000001", event_time="2026-01-01T00:00:00Z")
-        placed = ingest(store, [call("300000000001", datetime(2026, 1, 1, 0, 5, tzinfo=timezone.utc),
-                                     ip=json.loads(json.dumps(login.source_ip)))], T0)
+        placed = ingest(
+            store,
+            [
+                call(
+                    "300000000001",
+                    datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
+                    ip=json.loads(json.dumps(login.source_ip)),
+                )
+            ],
+            T0,
+        )
         assert placed.opened == [] and placed.changed == ["old-posted"], "an old sign-in's session takes calls"
     finally:
         store.close()
@@ -768,8 +895,10 @@ print(store.revision, flush=True)
 def test_replicas_starting_at_once_migrate_a_fresh_database_once(new_postgres_database):
     """Several `serve` replicas started together on an empty PostgreSQL database: every one comes up."""
     url = new_postgres_database()
-    processes = [subprocess.Popen([sys.executable, "-c", OPEN, url], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT) for _ in range(4)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", OPEN, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=60)[0].decode().strip() for p in processes]
     assert outputs == [_head()] * 4, outputs
     assert [p.returncode for p in processes] == [0] * 4
@@ -782,8 +911,11 @@ def test_an_unreachable_database_is_a_store_error(tmp_path, dialect, request):
     else:
         from sqlalchemy.engine import make_url
 
-        url = make_url(request.getfixturevalue("postgres_server")).set(
-            database=f"rc_missing_{uuid.uuid4().hex[:6]}").render_as_string(hide_password=False)
+        url = (
+            make_url(request.getfixturevalue("postgres_server"))
+            .set(database=f"rc_missing_{uuid.uuid4().hex[:6]}")
+            .render_as_string(hide_password=False)
+        )
     with pytest.raises(StoreError, match="ROOTCHECK_DATABASE_URL"):
         Store(url)
 

@@ -24,12 +24,26 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-GROUPING_OF = {"root_console_login": "session", "root_console_login_failed": "failures",
-               "root_activity": "credentials"}
+GROUPING_OF = {"root_console_login": "session", "root_console_login_failed": "failures", "root_activity": "credentials"}
 SPAN = {"session": timedelta(hours=12), "credentials": timedelta(hours=12), "failures": timedelta(hours=1)}
-OLD_DELIVERY = ("target", "expected_by", "expected_reason", "digest_id", "reminders", "next_reminder_at", "state",
-                "channel", "ts", "posted_at", "acked_by", "acked_at", "needs_update", "attempts", "next_attempt_at",
-                "last_error")
+OLD_DELIVERY = (
+    "target",
+    "expected_by",
+    "expected_reason",
+    "digest_id",
+    "reminders",
+    "next_reminder_at",
+    "state",
+    "channel",
+    "ts",
+    "posted_at",
+    "acked_by",
+    "acked_at",
+    "needs_update",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+)
 
 
 def _message_columns() -> list[sa.Column]:
@@ -51,13 +65,16 @@ def _message_columns() -> list[sa.Column]:
 def upgrade() -> None:
     _create_tables()
     with op.batch_alter_table("findings") as batch:
-        for column in (sa.Column("event_name", sa.String(128)), sa.Column("source_ip", sa.String(64)),
-                       sa.Column("access_key_id", sa.String(128)),
-                       sa.Column("console", sa.Boolean, nullable=False, server_default=sa.false()),
-                       sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()),
-                       sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
-                       sa.Column("grouped_at", UtcDateTime),
-                       sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false())):
+        for column in (
+            sa.Column("event_name", sa.String(128)),
+            sa.Column("source_ip", sa.String(64)),
+            sa.Column("access_key_id", sa.String(128)),
+            sa.Column("console", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("grouped_at", UtcDateTime),
+            sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false()),
+        ):
             batch.add_column(column)
     _move_deliveries()
     op.drop_index("ix_findings_claim", table_name="findings")
@@ -140,22 +157,117 @@ def _create_tables() -> None:
 
 
 _T = UtcDateTime
-OLD_FINDINGS = sa.table("findings", *(sa.column(n) for n in (
-    "id", "kind", "payload", "target", "expected_by", "expected_reason", "digest_id", "reminders", "state",
-    "channel", "ts", "acked_by", "needs_update", "attempts", "last_error", "event_name", "source_ip", "failed",
-    "held")), *(sa.column(n, _T) for n in (
-    "event_time", "created_at", "resolved_at", "next_reminder_at", "posted_at", "acked_at", "next_attempt_at",
-    "grouped_at")))
-OLD_DIGESTS = sa.table("digests", *(sa.column(n) for n in (
-    "id", "kind", "target", "finding_ids", "state", "channel", "ts", "acked_by", "needs_update", "attempts",
-    "last_error")), *(sa.column(n, _T) for n in ("created_at", "posted_at", "acked_at", "next_attempt_at")))
-ALERTS = sa.table("alerts", *(sa.column(n) for n in (
-    "id", "account_id", "kind", "grouping", "group_key", "ip", "console", "escalations", "summary", "count",
-    "severity", "rank", "severity_log", "expected_by", "expected_reason", "acked_by", "version", "shown_version",
-    "urgent_version", "summary_shown_version", "reminders", "state", "target", "channel", "ts", "attempts", "last_error",
-    "edit_failures")), *(sa.column(n, _T) for n in (
-    "window_start", "window_end", "opened_at", "resolved_at", "acked_at", "urgent_since", "next_reminder_at",
-    "next_attempt_at", "created_at", "posted_at")))
+OLD_FINDINGS = sa.table(
+    "findings",
+    *(
+        sa.column(n)
+        for n in (
+            "id",
+            "kind",
+            "payload",
+            "target",
+            "expected_by",
+            "expected_reason",
+            "digest_id",
+            "reminders",
+            "state",
+            "channel",
+            "ts",
+            "acked_by",
+            "needs_update",
+            "attempts",
+            "last_error",
+            "event_name",
+            "source_ip",
+            "failed",
+            "held",
+        )
+    ),
+    *(
+        sa.column(n, _T)
+        for n in (
+            "event_time",
+            "created_at",
+            "resolved_at",
+            "next_reminder_at",
+            "posted_at",
+            "acked_at",
+            "next_attempt_at",
+            "grouped_at",
+        )
+    ),
+)
+OLD_DIGESTS = sa.table(
+    "digests",
+    *(
+        sa.column(n)
+        for n in (
+            "id",
+            "kind",
+            "target",
+            "finding_ids",
+            "state",
+            "channel",
+            "ts",
+            "acked_by",
+            "needs_update",
+            "attempts",
+            "last_error",
+        )
+    ),
+    *(sa.column(n, _T) for n in ("created_at", "posted_at", "acked_at", "next_attempt_at")),
+)
+ALERTS = sa.table(
+    "alerts",
+    *(
+        sa.column(n)
+        for n in (
+            "id",
+            "account_id",
+            "kind",
+            "grouping",
+            "group_key",
+            "ip",
+            "console",
+            "escalations",
+            "summary",
+            "count",
+            "severity",
+            "rank",
+            "severity_log",
+            "expected_by",
+            "expected_reason",
+            "acked_by",
+            "version",
+            "shown_version",
+            "urgent_version",
+            "summary_shown_version",
+            "reminders",
+            "state",
+            "target",
+            "channel",
+            "ts",
+            "attempts",
+            "last_error",
+            "edit_failures",
+        )
+    ),
+    *(
+        sa.column(n, _T)
+        for n in (
+            "window_start",
+            "window_end",
+            "opened_at",
+            "resolved_at",
+            "acked_at",
+            "urgent_since",
+            "next_reminder_at",
+            "next_attempt_at",
+            "created_at",
+            "posted_at",
+        )
+    ),
+)
 MEMBERS = sa.table("alert_findings", sa.column("alert_id"), sa.column("finding_id"))
 
 
@@ -166,10 +278,17 @@ def _move_deliveries() -> None:
     payloads = {row["id"]: Finding.from_dict(json.loads(row["payload"])) for row in rows}
     for row in rows:
         finding = payloads[row["id"]]
-        conn.execute(sa.update(OLD_FINDINGS).where(OLD_FINDINGS.c.id == row["id"]).values(
-            event_name=finding.event_name, source_ip=finding.source_ip,
-            failed=row["kind"] == "root_console_login_failed", held=row["state"] == "held",
-            grouped_at=None if row["state"] == "held" else row["created_at"]))
+        conn.execute(
+            sa.update(OLD_FINDINGS)
+            .where(OLD_FINDINGS.c.id == row["id"])
+            .values(
+                event_name=finding.event_name,
+                source_ip=finding.source_ip,
+                failed=row["kind"] == "root_console_login_failed",
+                held=row["state"] == "held",
+                grouped_at=None if row["state"] == "held" else row["created_at"],
+            )
+        )
         if row["digest_id"] is None and row["state"] != "held":
             _insert_alert(conn, row, [finding], GROUPING_OF.get(row["kind"], "single"))
     for digest in conn.execute(sa.select(OLD_DIGESTS)).mappings().all():
@@ -186,22 +305,47 @@ def _insert_alert(conn, row, members: list[Finding], grouping: str) -> None:
     expected = row.get("expected_by")
     severity = "low" if expected else (summary.severity if members else "high")
     shown = 1 if row["state"] in ("posted", "acked") else 0
-    conn.execute(sa.insert(ALERTS).values(
-        id=row["id"], account_id=opener.account_id if grouping != "digest" and opener else None,
-        kind=row["kind"], grouping=grouping, console=False, escalations="[]", severity_log="[]",
-        group_key=opener.source_ip if grouping == "credentials" and opener else None,
-        ip=opener.source_ip if grouping == "session" and opener else None,
-        window_start=start, window_end=start + SPAN[grouping] if start is not None and grouping in SPAN else None,
-        opened_at=start, summary=json.dumps(summary.to_json()), count=summary.count, severity=severity,
-        rank=rank(severity), expected_by=expected, expected_reason=row.get("expected_reason"),
-        resolved_at=row.get("resolved_at"), acked_by=row["acked_by"], acked_at=row["acked_at"],
-        version=shown + 1 if row["needs_update"] else max(shown, 1), shown_version=shown, urgent_version=0,
-        summary_shown_version=0, reminders=row.get("reminders") or 0, edit_failures=0,
-        urgent_since=row["created_at"] if severity in ("critical", "high") else None,
-        next_reminder_at=row.get("next_reminder_at"),
-        state={"posting": "posting", "posted": "posted", "acked": "posted"}.get(row["state"], "pending"),
-        target=row["target"], channel=row["channel"], ts=row["ts"], attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], created_at=row["created_at"],
-        posted_at=row["posted_at"]))
+    conn.execute(
+        sa.insert(ALERTS).values(
+            id=row["id"],
+            account_id=opener.account_id if grouping != "digest" and opener else None,
+            kind=row["kind"],
+            grouping=grouping,
+            console=False,
+            escalations="[]",
+            severity_log="[]",
+            group_key=opener.source_ip if grouping == "credentials" and opener else None,
+            ip=opener.source_ip if grouping == "session" and opener else None,
+            window_start=start,
+            window_end=start + SPAN[grouping] if start is not None and grouping in SPAN else None,
+            opened_at=start,
+            summary=json.dumps(summary.to_json()),
+            count=summary.count,
+            severity=severity,
+            rank=rank(severity),
+            expected_by=expected,
+            expected_reason=row.get("expected_reason"),
+            resolved_at=row.get("resolved_at"),
+            acked_by=row["acked_by"],
+            acked_at=row["acked_at"],
+            version=shown + 1 if row["needs_update"] else max(shown, 1),
+            shown_version=shown,
+            urgent_version=0,
+            summary_shown_version=0,
+            reminders=row.get("reminders") or 0,
+            edit_failures=0,
+            urgent_since=row["created_at"] if severity in ("critical", "high") else None,
+            next_reminder_at=row.get("next_reminder_at"),
+            state={"posting": "posting", "posted": "posted", "acked": "posted"}.get(row["state"], "pending"),
+            target=row["target"],
+            channel=row["channel"],
+            ts=row["ts"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
+            created_at=row["created_at"],
+            posted_at=row["posted_at"],
+        )
+    )
     for member in members:
         conn.execute(sa.insert(MEMBERS).values(alert_id=row["id"], finding_id=member.id))

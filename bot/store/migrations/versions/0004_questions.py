@@ -18,11 +18,17 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("alerts") as batch:
-        for column in (sa.Column("asked_at", UtcDateTime), sa.Column("owners_asked", sa.Text),
-                       sa.Column("owners_more", sa.Text), sa.Column("confirm_deadline", UtcDateTime),
-                       sa.Column("answer", sa.String(8)), sa.Column("answered_by", sa.String(32)),
-                       sa.Column("answered_at", UtcDateTime), sa.Column("answer_reason", sa.Text),
-                       sa.Column("escalated_at", UtcDateTime)):
+        for column in (
+            sa.Column("asked_at", UtcDateTime),
+            sa.Column("owners_asked", sa.Text),
+            sa.Column("owners_more", sa.Text),
+            sa.Column("confirm_deadline", UtcDateTime),
+            sa.Column("answer", sa.String(8)),
+            sa.Column("answered_by", sa.String(32)),
+            sa.Column("answered_at", UtcDateTime),
+            sa.Column("answer_reason", sa.Text),
+            sa.Column("escalated_at", UtcDateTime),
+        ):
             batch.add_column(column)
     op.create_table(
         "questions",

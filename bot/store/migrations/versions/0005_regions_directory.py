@@ -33,8 +33,10 @@ def upgrade() -> None:
         sa.Column("refreshed_at", UtcDateTime, nullable=False),
     )
     # The old per-account cursor becomes every Region's starting point: nothing is read twice or skipped.
-    op.execute("INSERT INTO region_cursors (account_id, region, cursor, failures) "
-               "SELECT account_id, '*', cursor, 0 FROM accounts WHERE cursor IS NOT NULL")
+    op.execute(
+        "INSERT INTO region_cursors (account_id, region, cursor, failures) "
+        "SELECT account_id, '*', cursor, 0 FROM accounts WHERE cursor IS NOT NULL"
+    )
 
 
 def downgrade() -> None:
