@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.models import CREDENTIALS, SESSION, Account, AlertRecord
 from bot.slack.blocks import Names, render_question
+from bot.slack.delivery import Unsettled
 from bot.slack.notifier import Notifier, SlackError
 from bot.slack.people import People
 
 if TYPE_CHECKING:
     from bot.store import Answer, Store
+    from bot.store.questions import Question
 
 log = logging.getLogger(__name__)
 MAX_ASKED = 20  # direct messages per alert; the other owners are named in the alert
@@ -56,6 +59,7 @@ class Confirmer:
         self.remind_after = remind_after
         self.clock = clock
         self.retry_base = retry_base
+        self.unsettled = Unsettled()
 
     def ask_due(self) -> int:
         """Ask about every posted alert not asked yet (a crash between post and question included)."""
@@ -83,25 +87,34 @@ class Confirmer:
     def send(self) -> int:
         """Deliver queued questions: open the direct message, post it, record it."""
         sent = 0
+        self.unsettled.settle(quiet=True)
         for question in self.questions.claim(self.clock(), self.holder):
-            record = self.alerts.get(question.alert_id)
-            if record is None:  # purged meanwhile
-                self.questions.not_sent(question, self.holder, "the alert is gone", None)
-                continue
             try:
-                dm = self.notifier.open_dm(question.user_id)
-                _, ts = self.notifier.post(
-                    dm, render_question(record, question.user_id, self.names, self._permalink(record))
-                )
-            except SlackError as exc:
-                permanent = exc.code in UNREACHABLE or exc.permanent
-                retry = None if permanent else self.clock() + timedelta(seconds=self.retry_base * 2**question.attempts)
-                self.questions.not_sent(question, self.holder, str(exc), retry)
-                log.warning("could not ask %s about %s: %s", question.user_id, question.alert_id, exc.code)
-                continue
-            self.questions.sent(question, self.holder, dm, ts, self.clock(), self.timeout)
-            sent += 1
+                sent += self._send(question)
+            except Exception:  # noqa: BLE001 - the store failed around the post: never strand the others
+                key = f"{question.alert_id}:{question.user_id}"
+                log.exception("asking %s failed; it is reconciled by its metadata", key)
+                self.unsettled.add(f"question {key}", partial(self.questions.to_reconcile, question, self.holder))
         return sent
+
+    def _send(self, question: Question) -> int:
+        record = self.alerts.get(question.alert_id)
+        if record is None:  # purged meanwhile
+            self.questions.not_sent(question, self.holder, "the alert is gone", None)
+            return 0
+        try:
+            dm = self.notifier.open_dm(question.user_id)
+            _, ts = self.notifier.post(
+                dm, render_question(record, question.user_id, self.names, self._permalink(record))
+            )
+        except SlackError as exc:
+            permanent = exc.code in UNREACHABLE or exc.permanent
+            retry = None if permanent else self.clock() + timedelta(seconds=self.retry_base * 2**question.attempts)
+            self.questions.not_sent(question, self.holder, str(exc), retry)
+            log.warning("could not ask %s about %s: %s", question.user_id, question.alert_id, exc.code)
+            return 0
+        self.questions.sent(question, self.holder, dm, ts, self.clock(), self.timeout)
+        return 1
 
     def answer(self, alert_id: str, user: str, answer: str, reason: str | None) -> Answer:
         """Record an owner's answer (the first wins) and audit it; the caller shows it."""
@@ -143,6 +156,7 @@ class Confirmer:
 
     def reconcile(self, everything: bool = False) -> int:
         """Questions a dead sender claimed: find them by metadata in the direct message, else send again."""
+        self.unsettled.settle()
         fixed = 0
         before = None if everything else self.clock() - POST_DEADLINE
         for question in self.questions.stale(before):

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.metrics import label
@@ -25,6 +26,7 @@ from bot.timeutil import utcnow
 if TYPE_CHECKING:
     from bot.metrics import Metrics
     from bot.store import Store
+    from bot.store.messages import Reply
 
 log = logging.getLogger(__name__)
 REMINDER_EVERY = timedelta(hours=1)
@@ -46,6 +48,36 @@ class SlackHealth:
 
     def as_dict(self) -> dict:
         return {"error": self.code, "fix": self.fix, "at": self.at.isoformat() if self.at else None}
+
+
+class Unsettled:
+    """Our claims whose message may be in Slack while the store took neither its record nor the
+    mark that sends it to the reconcile (PostgreSQL restarting under the post). Each is marked as
+    soon as the store answers again, so the reconcile looks for it at once by its metadata instead
+    of waiting out the deadline of an abandoned claim, and the rest of a batch is not held up."""
+
+    def __init__(self) -> None:
+        self._marks: dict[str, Callable[[], None]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, what: str, mark: Callable[[], None]) -> None:
+        with self._lock:
+            self._marks[what] = mark
+        self.settle(quiet=True)
+
+    def settle(self, quiet: bool = False) -> None:
+        """Mark what is pending; `quiet`: a store still failing is logged (and retried at the next
+        call), not raised."""
+        with self._lock:
+            for what in sorted(self._marks):
+                try:
+                    self._marks[what]()
+                except Exception:  # noqa: BLE001 - the store still fails: the next call tries again
+                    if not quiet:
+                        raise
+                    log.warning("%s is not marked for the reconcile yet: the store fails", what)
+                    return
+                del self._marks[what]
 
 
 class Deliverer:
@@ -79,6 +111,7 @@ class Deliverer:
         self.metrics = metrics
         self.health = SlackHealth()
         self.stopping = threading.Event()  # SIGTERM: what is claimed but not yet sent is handed back
+        self.unsettled = Unsettled()
 
     def render(self, record: AlertRecord) -> Message:
         members = self.alerts.members(record.id) if record.alert.grouping == "digest" else ()
@@ -88,6 +121,7 @@ class Deliverer:
     def deliver(self, limit: int = 50) -> list[AlertRecord]:
         """Post due alerts (most severe first in each channel); returns what was posted."""
         posted = []
+        self.unsettled.settle(quiet=True)
         for record in self.messages.claim(self.clock(), self.holder, limit):
             if self.stopping.is_set():
                 self.messages.hand_back(record.id, self.holder, "handed back at shutdown", self.clock())
@@ -98,7 +132,7 @@ class Deliverer:
             except Exception:  # noqa: BLE001 - e.g. the store failed after the post: never strand it
                 # The message may be in Slack already: not posted again blindly, but looked for first.
                 log.exception("posting alert %s failed; it is reconciled by its metadata", record.id)
-                self.messages.to_reconcile(record.id, self.holder)
+                self.unsettled.add(f"alert {record.id}", partial(self.messages.to_reconcile, record.id, self.holder))
         return posted
 
     def _post(self, record: AlertRecord) -> bool:
@@ -205,28 +239,38 @@ class Deliverer:
     # thread replies ---------------------------------------------------------------------------
     def post_replies(self, alert_id: str | None = None) -> int:
         sent = 0
+        self.unsettled.settle(quiet=True)
         for reply in self.messages.claim_replies(self.clock(), self.holder, alert_id):
             try:
-                message = render_reply(reply.id, reply.body, self.admins)
-                _, ts = self.notifier.post(reply.channel, message, thread_ts=reply.thread_ts)
-            except SlackError as exc:
-                self.messages.reply_hand_back(
-                    reply,
-                    self.holder,
-                    str(exc),
-                    self.clock() + (self.retry_interval if exc.permanent else self._backoff(reply.attempts)),
+                sent += self._post_reply(reply)
+            except Exception:  # noqa: BLE001 - the store failed around the post: never strand the others
+                log.exception("posting reply %s failed; it is reconciled by its metadata", reply.id)
+                self.unsettled.add(
+                    f"reply {reply.id}", partial(self.messages.reply_to_reconcile, reply.id, self.holder)
                 )
-                self._note(exc)
-                continue
-            except Exception as exc:  # noqa: BLE001
-                log.exception("posting reply %s failed", reply.id)
-                self.messages.reply_hand_back(
-                    reply, self.holder, exc.__class__.__name__, self.clock() + self._backoff(reply.attempts)
-                )
-                continue
-            self.messages.reply_posted(reply, self.holder, ts, self.clock())
-            sent += 1
         return sent
+
+    def _post_reply(self, reply: Reply) -> int:
+        try:
+            message = render_reply(reply.id, reply.body, self.admins)
+            _, ts = self.notifier.post(reply.channel, message, thread_ts=reply.thread_ts)
+        except SlackError as exc:
+            self.messages.reply_hand_back(
+                reply,
+                self.holder,
+                str(exc),
+                self.clock() + (self.retry_interval if exc.permanent else self._backoff(reply.attempts)),
+            )
+            self._note(exc)
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            log.exception("posting reply %s failed", reply.id)
+            self.messages.reply_hand_back(
+                reply, self.holder, exc.__class__.__name__, self.clock() + self._backoff(reply.attempts)
+            )
+            return 0
+        self.messages.reply_posted(reply, self.holder, ts, self.clock())
+        return 1
 
     # people and time --------------------------------------------------------------------------
     def announce(self, channel: str | None, body: dict) -> bool:
@@ -262,6 +306,7 @@ class Deliverer:
         `everything`: this replica knows no other poster is alive (SQLite's lock); otherwise only
         claims older than POST_DEADLINE count as abandoned.
         """
+        self.unsettled.settle()
         before = None if everything else self.clock() - POST_DEADLINE
         if everything:
             self.messages.drop_edit_leases()

@@ -132,6 +132,8 @@ class Notifier:
                 **where,
             )
             for message in page.get("messages", []):
+                if thread_ts and message.get("ts") == thread_ts:
+                    continue  # the parent, which Slack returns first: an alert shares its id with its summary
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
                 key = (
                     payload.get("finding_id")

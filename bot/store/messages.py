@@ -366,6 +366,15 @@ class Messages:
                 )
             )
 
+    def reply_to_reconcile(self, reply_id: str, holder: str) -> None:
+        """Our post's outcome is unknown: the next reconcile looks for it in the thread before posting again."""
+        with self.write() as conn:
+            conn.execute(
+                update(replies)
+                .where(replies.c.id == reply_id, replies.c.state == "posting", replies.c.claimed_by == holder)
+                .values(claimed_at=None)
+            )
+
     def reply_hand_back(self, reply: Reply, holder: str, error: str, retry_at: datetime) -> None:
         with self.write() as conn:
             conn.execute(

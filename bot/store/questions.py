@@ -162,6 +162,20 @@ class Questions:
                 )
             )
 
+    def to_reconcile(self, question: Question, holder: str) -> None:
+        """Our post's outcome is unknown: the next reconcile looks for it in the direct message first."""
+        with self.write() as conn:
+            conn.execute(
+                update(questions)
+                .where(
+                    questions.c.alert_id == question.alert_id,
+                    questions.c.user_id == question.user_id,
+                    questions.c.state == "posting",
+                    questions.c.claimed_by == holder,
+                )
+                .values(claimed_at=None)
+            )
+
     def stale(self, before: datetime | None) -> list[Question]:
         query = select(questions).where(questions.c.state == "posting")
         if before is not None:

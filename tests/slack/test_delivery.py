@@ -203,3 +203,113 @@ def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its
     assert edit["metadata"]["event_payload"]["count"] == 3
     latest = store.alerts.get(f.id)
     assert latest.summary_shown_version == latest.version == latest.shown_version
+
+
+def test_a_summary_claim_a_crash_left_is_posted_in_the_thread_not_taken_from_the_alert(setup, fake_slack, channel):
+    """A replica killed between claiming a session's thread summary and recording it: the claim is
+    taken over when stale, and the thread is searched first. The search took the alert itself (its
+    metadata carries the same id) for the summary: no summary was ever posted, and the summary's
+    edits went to the alert's message (found in the soak, bench/soak.py)."""
+    store, deliverer, placement, clock = setup
+    account = "300000000014"
+    f = login(account)
+    store.alerts.ingest([f], NOW, placement)
+    deliverer.deliver()
+    call = Finding(
+        **{
+            **login(account).to_dict(),
+            "kind": "root_activity",
+            "event_name": "ListBuckets",
+            "event_time": "2026-11-28T07:00:10Z",
+            "severity": "medium",
+        },
+        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
+    )
+    store.alerts.ingest([call], NOW, placement)
+    assert store.messages.claim_summary(f.id, clock.now, clock.now)  # the crashed replica's claim
+    clock.now += timedelta(minutes=6)
+    assert deliverer.edit_due() == 1
+    record = store.alerts.get(f.id)
+    thread = fake_slack.replies(channel, record.ts)
+    assert [m["metadata"]["event_type"] for m in thread] == ["rootcheck_summary"]
+    assert record.summary_state == "posted" and record.summary_ts == thread[0]["ts"] != record.ts
+    store.alerts.ingest(
+        [
+            Finding(
+                **{
+                    **call.to_dict(),
+                    "id": uuid.uuid4().hex,
+                    "event_id": str(uuid.uuid4()),
+                    "event_time": "2026-11-28T07:00:20Z",
+                },
+                clues=call.clues,
+            )
+        ],
+        NOW,
+        placement,
+    )
+    clock.now += timedelta(seconds=11)
+    assert deliverer.edit_due() == 1
+    assert fake_slack.message(channel, record.ts)["metadata"]["event_type"] == "rootcheck_finding", (
+        "the summary's edit went to its own message"
+    )
+    assert fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"]["count"] == 3
+
+
+def failing_writes(store_part, *failing: int):
+    """The store part's write transactions numbered in `failing` (from 1) fail as a restarting database's."""
+    real, count = store_part.write, {"n": 0}
+
+    def write():
+        count["n"] += 1
+        if count["n"] in failing:
+            raise ConnectionError("the database is shutting down")
+        return real()
+
+    return write
+
+
+def test_a_post_the_store_could_neither_record_nor_mark_is_reconciled_at_the_next_run_and_strands_nothing(
+    setup, fake_slack, channel, monkeypatch
+):
+    """PostgreSQL restarting under a post: recording it failed, and so did marking it for the
+    reconcile. The exception left the deliver job: the rest of the batch stayed claimed, and the
+    post waited out the 5-minute deadline of an abandoned claim, its Acknowledge button dead
+    meanwhile (found in the soak, bench/soak.py)."""
+    store, deliverer, placement, clock = setup
+    first, second = login(minute=1), login(minute=2)
+    store.alerts.ingest([first, second], NOW, placement)
+    with monkeypatch.context() as patch:  # the claim goes through; the first post's record and its mark fail
+        patch.setattr(store.messages, "write", failing_writes(store.messages, 2, 3))
+        assert [r.id for r in deliverer.deliver()] == [second.id], "the rest of the batch is posted"
+    assert store.alerts.get(first.id).state == "posting"
+    deliverer.reconcile()  # the same delivery run, the store back: found by its metadata, not posted again
+    assert {store.alerts.get(f.id).state for f in (first, second)} == {"posted"}
+    assert len(top_level(fake_slack, channel)) == 2
+
+
+def test_a_reply_the_store_could_neither_record_nor_mark_is_reconciled_at_the_next_run_and_strands_nothing(
+    setup, fake_slack, channel, monkeypatch
+):
+    """The same for thread replies: the exception left the reminder job, the other replies of its
+    batch stayed claimed, and all waited out the 5-minute deadline (found in the soak)."""
+    store, deliverer, placement, clock = setup
+    f = login("300000000015")
+    store.alerts.ingest([f], NOW, placement)
+    deliverer.deliver()
+    for count in (1, 2):
+        store.messages.add_reply(
+            f"remind:{f.id}:{count}", f.id, {"kind": "reminder", "count": count, "severity": "critical"}, clock.now
+        )
+    with monkeypatch.context() as patch:  # the claim goes through; the first reply's record and its mark fail
+        patch.setattr(store.messages, "write", failing_writes(store.messages, 2, 3))
+        assert deliverer.post_replies() == 1, "the rest of the batch is posted"
+    deliverer.reconcile()  # the same delivery run, the store back: found by its metadata, not posted again
+    with store.engine.connect() as conn:
+        states = conn.execute(text("SELECT state FROM replies WHERE alert_id = :a"), {"a": f.id}).scalars().all()
+    assert states == ["posted", "posted"]
+    thread = fake_slack.replies(channel, store.alerts.get(f.id).ts)
+    assert sorted(m["metadata"]["event_payload"]["reply_id"] for m in thread) == [
+        f"remind:{f.id}:1",
+        f"remind:{f.id}:2",
+    ]

@@ -138,3 +138,17 @@ def test_find_posted_reads_metadata_from_history(fake, notifier, channel):
     _, ts = notifier.post(channel, MESSAGE)
     fake.add_message(channel, "a human talking", user="U0ADMIN")
     assert notifier.find_posted(channel, {"f1", "other"}, oldest=0) == {"f1": ts}
+
+
+def test_find_posted_in_a_thread_skips_its_parent(fake, notifier, channel):
+    """conversations.replies returns the parent first, and a session's alert shares its id with its
+    summary reply: the parent was taken for the summary (found in the soak, bench/soak.py)."""
+    _, parent = notifier.post(channel, MESSAGE)
+    assert notifier.find_posted(channel, {"f1"}, oldest=0, thread_ts=parent) == {}
+    summary = Message(
+        text="Activity so far",
+        blocks=None,
+        metadata={"event_type": "rootcheck_summary", "event_payload": {"alert_id": "f1"}},
+    )
+    _, ts = notifier.post(channel, summary, thread_ts=parent)
+    assert notifier.find_posted(channel, {"f1"}, oldest=0, thread_ts=parent) == {"f1": ts}
