@@ -111,6 +111,24 @@ def test_the_store_failing_right_after_a_post_neither_strands_nor_repeats_it(set
     assert record.state == "posted" and len(top_level(fake_slack, channel)) == 1
 
 
+def test_the_reconcile_reads_channel_history_no_further_back_than_14_days(setup, fake_slack, channel, monkeypatch):
+    """A busy channel's whole history is not read to find one message: the reconcile's scan is capped."""
+    store, deliverer, placement, clock = setup
+    f = login()
+    store.alerts.ingest([f], NOW, placement)
+
+    def store_down(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.messages, "posted", store_down)
+        deliverer.deliver()
+    deliverer.reconcile()
+    reads = fake_slack.calls("conversations.history")
+    assert reads and store.alerts.get(f.id).state == "posted"
+    assert all(float(read["oldest"]) == (NOW - timedelta(days=14)).timestamp() for read in reads), reads
+
+
 def test_a_message_deleted_in_slack_is_retried_with_backoff_then_given_up_and_shown(setup, fake_slack, channel):
     store, deliverer, placement, clock = setup
     f = login()

@@ -184,6 +184,20 @@ def test_a_page_of_calls_reads_no_failed_sign_ins_and_a_sign_in_still_counts_the
     assert not [s for s in statements if "root_console_login_failed" in s], "a page of calls counts no failures"
 
 
+def test_postgresql_sessions_bound_every_wait(postgres_url):
+    """A lost network or a stuck lock must not hang the leader check or a delivery run."""
+    store = Store(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            shown = {
+                name: conn.execute(text(f"SHOW {name}")).scalar()
+                for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+            }
+    finally:
+        store.close()
+    assert shown == {"statement_timeout": "30s", "lock_timeout": "15s", "idle_in_transaction_session_timeout": "1min"}
+
+
 def test_two_writers_placing_one_session_at_once_open_one_alert(db_url):
     """The queue and a sweep (or two replicas) see the same session at the same moment."""
     stores = [Store(db_url), Store(db_url)]
