@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.models import Alert, AlertRecord, rank
 from bot.store.db import writer
@@ -122,11 +123,7 @@ class Questions:
         with self.write() as conn:
             conn.execute(
                 update(questions)
-                .where(
-                    questions.c.alert_id == question.alert_id,
-                    questions.c.user_id == question.user_id,
-                    questions.c.claimed_by == holder,
-                )
+                .where(_one(question), questions.c.claimed_by == holder)
                 .values(
                     state="posted",
                     dm_channel=dm_channel,
@@ -148,11 +145,7 @@ class Questions:
         with self.write() as conn:
             conn.execute(
                 update(questions)
-                .where(
-                    questions.c.alert_id == question.alert_id,
-                    questions.c.user_id == question.user_id,
-                    questions.c.claimed_by == holder,
-                )
+                .where(_one(question), questions.c.claimed_by == holder)
                 .values(
                     state="pending" if retry_at else "failed",
                     next_attempt_at=retry_at,
@@ -167,12 +160,7 @@ class Questions:
         with self.write() as conn:
             conn.execute(
                 update(questions)
-                .where(
-                    questions.c.alert_id == question.alert_id,
-                    questions.c.user_id == question.user_id,
-                    questions.c.state == "posting",
-                    questions.c.claimed_by == holder,
-                )
+                .where(_one(question), questions.c.state == "posting", questions.c.claimed_by == holder)
                 .values(claimed_at=None)
             )
 
@@ -193,12 +181,7 @@ class Questions:
             return (
                 conn.execute(
                     update(questions)
-                    .where(
-                        questions.c.alert_id == question.alert_id,
-                        questions.c.user_id == question.user_id,
-                        questions.c.state == "posting",
-                        claim,
-                    )
+                    .where(_one(question), questions.c.state == "posting", claim)
                     .values(claimed_by=holder, claimed_at=now)
                 ).rowcount
                 == 1
@@ -314,11 +297,7 @@ class Questions:
 
     def answer_shown(self, question: Question) -> None:
         with self.write() as conn:
-            conn.execute(
-                update(questions)
-                .where(questions.c.alert_id == question.alert_id, questions.c.user_id == question.user_id)
-                .values(answer_shown=True)
-            )
+            conn.execute(update(questions).where(_one(question)).values(answer_shown=True))
 
     # ------------------------------------------------------------------------------------------
     @staticmethod
@@ -356,3 +335,8 @@ class Questions:
 
 def _question(row) -> Question:
     return Question(row.alert_id, row.user_id, row.state, row.dm_channel, row.ts, row.attempts, row.claimed_at)
+
+
+def _one(question: Question) -> ColumnElement[bool]:
+    """The row of one owner's question about one alert."""
+    return and_(questions.c.alert_id == question.alert_id, questions.c.user_id == question.user_id)

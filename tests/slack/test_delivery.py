@@ -75,6 +75,20 @@ def login(account: str = "300000000011", minute: int = 0) -> Finding:
     )
 
 
+def console_call(account: str, second: int) -> Finding:
+    """A read-only console call of the session that `login(account)` opened."""
+    return Finding(
+        **{
+            **login(account).to_dict(),
+            "kind": "root_activity",
+            "event_name": "ListBuckets",
+            "event_time": f"2026-11-28T07:00:{second:02d}Z",
+            "severity": "medium",
+        },
+        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
+    )
+
+
 def top_level(fake_slack, channel):
     return [m for m in fake_slack.messages(channel) if (m.get("metadata") or {}).get("event_type")]
 
@@ -158,16 +172,7 @@ def test_an_edit_for_an_ack_is_not_undone_by_a_slower_older_edit(setup, fake_sla
     f = login(account)
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
-    call = Finding(
-        **{
-            **login(account).to_dict(),
-            "kind": "root_activity",
-            "event_name": "ListBuckets",
-            "event_time": "2026-11-28T07:00:30Z",
-            "severity": "medium",
-        },
-        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
-    )
+    call = console_call(account, 30)
     store.alerts.ingest([call], NOW, placement)
     clock.now += timedelta(seconds=11)
     slow = store.messages.start_edit(f.id, "slow-editor", clock.now, timedelta(seconds=60))  # renders v2
@@ -190,26 +195,14 @@ def test_an_ack_updates_the_message_at_once_and_leaves_the_thread_summary_to_its
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
 
-    def call(second: int) -> Finding:
-        return Finding(
-            **{
-                **login(account).to_dict(),
-                "kind": "root_activity",
-                "event_name": "ListBuckets",
-                "event_time": f"2026-11-28T07:00:{second:02d}Z",
-                "severity": "medium",
-            },
-            clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
-        )
-
-    store.alerts.ingest([call(10)], NOW, placement)
+    store.alerts.ingest([console_call(account, 10)], NOW, placement)
     clock.now += timedelta(seconds=11)
     assert deliverer.edit_due() == 1
     record = store.alerts.get(f.id)
     assert (
         record.summary_ts and fake_slack.message(channel, record.summary_ts)["metadata"]["event_payload"]["count"] == 2
     )
-    store.alerts.ingest([call(20)], NOW, placement)
+    store.alerts.ingest([console_call(account, 20)], NOW, placement)
     clock.now += timedelta(seconds=2)
     assert deliverer.acknowledge(f.id, "U0ADMIN") is True
     assert "Acknowledged by <@U0ADMIN>" in str(fake_slack.message(channel, record.ts)["blocks"]), "at once"
@@ -233,16 +226,7 @@ def test_a_summary_claim_a_crash_left_is_posted_in_the_thread_not_taken_from_the
     f = login(account)
     store.alerts.ingest([f], NOW, placement)
     deliverer.deliver()
-    call = Finding(
-        **{
-            **login(account).to_dict(),
-            "kind": "root_activity",
-            "event_name": "ListBuckets",
-            "event_time": "2026-11-28T07:00:10Z",
-            "severity": "medium",
-        },
-        clues=Clues(access_key_id="ASIA1", console=True, read_only=True),
-    )
+    call = console_call(account, 10)
     store.alerts.ingest([call], NOW, placement)
     assert store.messages.claim_summary(f.id, clock.now, clock.now)  # the crashed replica's claim
     clock.now += timedelta(minutes=6)
