@@ -138,7 +138,7 @@ def test_the_reconcile_reads_channel_history_no_further_back_than_14_days(setup,
         patch.setattr(store.messages, "posted", store_down)
         deliverer.deliver()
     deliverer.reconcile()
-    reads = fake_slack.calls("conversations.history")
+    reads = [read for read in fake_slack.calls("conversations.history") if read["channel"] == channel]
     assert reads and store.alerts.get(f.id).state == "posted"
     assert all(float(read["oldest"]) == (NOW - timedelta(days=14)).timestamp() for read in reads), reads
 
