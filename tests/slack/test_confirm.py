@@ -11,11 +11,10 @@ from datetime import timedelta
 import pytest
 
 from bot.slack.confirm import Confirmer
-from bot.slack.delivery import Deliverer
 from bot.slack.notifier import Notifier, make_client
 from bot.slack.people import People
 from bot.store import Placement, Store
-from tests.slack.test_delivery import NOW, Clock, failing_writes, login
+from tests.slack.test_delivery import NOW, Clock, failing_writes, login, make_deliverer
 
 
 @pytest.fixture
@@ -29,18 +28,7 @@ def setup(fake_slack, tmp_path):
     clock = Clock()
     client = make_client(fake_slack.bot_token, fake_slack.api_url, retries=0)
     notifier = Notifier(client, pace=0, edit_pace=0)
-    deliverer = Deliverer(
-        store,
-        notifier,
-        "https://example.com/guide",
-        channel,
-        lambda a: None,
-        timedelta(minutes=5),
-        [],
-        "host:1",
-        retry_base=0.01,
-        clock=clock,
-    )
+    deliverer = make_deliverer(store, notifier, channel, clock)
     confirmer = Confirmer(
         store,
         notifier,

@@ -35,12 +35,9 @@ def channel(fake_slack) -> str:
     return name
 
 
-@pytest.fixture
-def setup(fake_slack, channel, tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'delivery.db'}")
-    clock = Clock()
-    notifier = Notifier(make_client(fake_slack.bot_token, fake_slack.api_url, retries=0), pace=0, edit_pace=0)
-    deliverer = Deliverer(
+def make_deliverer(store: Store, notifier: Notifier, channel: str, clock: Clock) -> Deliverer:
+    """A deliverer to `channel` on the test clock, retrying at once."""
+    return Deliverer(
         store,
         notifier,
         "https://example.com/guide",
@@ -52,6 +49,14 @@ def setup(fake_slack, channel, tmp_path):
         retry_base=0.01,
         clock=clock,
     )
+
+
+@pytest.fixture
+def setup(fake_slack, channel, tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'delivery.db'}")
+    clock = Clock()
+    notifier = Notifier(make_client(fake_slack.bot_token, fake_slack.api_url, retries=0), pace=0, edit_pace=0)
+    deliverer = make_deliverer(store, notifier, channel, clock)
     placement = Placement(target=lambda a: channel, remind_after=timedelta(minutes=30))
     yield store, deliverer, placement, clock
     store.close()
@@ -89,6 +94,17 @@ def console_call(account: str, second: int) -> Finding:
     )
 
 
+def deliver_with_the_store_down_after_the_post(store: Store, deliverer: Deliverer, monkeypatch) -> list:
+    """A delivery run whose posts reach Slack but whose records do not reach the store."""
+
+    def store_down(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.messages, "posted", store_down)
+        return deliverer.deliver()
+
+
 def top_level(fake_slack, channel):
     return [m for m in fake_slack.messages(channel) if (m.get("metadata") or {}).get("event_type")]
 
@@ -112,13 +128,7 @@ def test_the_store_failing_right_after_a_post_neither_strands_nor_repeats_it(set
     store, deliverer, placement, clock = setup
     f = login()
     store.alerts.ingest([f], NOW, placement)
-
-    def store_down(*args, **kwargs):
-        raise ConnectionError("the database went away")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store.messages, "posted", store_down)
-        assert deliverer.deliver() == []
+    assert deliver_with_the_store_down_after_the_post(store, deliverer, monkeypatch) == []
     assert store.alerts.get(f.id).state == "posting", "not handed back to be posted blindly"
     deliverer.reconcile()  # every delivery run reconciles: found by its metadata, not posted again
     record = store.alerts.get(f.id)
@@ -130,13 +140,7 @@ def test_the_reconcile_reads_channel_history_no_further_back_than_14_days(setup,
     store, deliverer, placement, clock = setup
     f = login()
     store.alerts.ingest([f], NOW, placement)
-
-    def store_down(*args, **kwargs):
-        raise ConnectionError("the database went away")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store.messages, "posted", store_down)
-        deliverer.deliver()
+    deliver_with_the_store_down_after_the_post(store, deliverer, monkeypatch)
     deliverer.reconcile()
     reads = [read for read in fake_slack.calls("conversations.history") if read["channel"] == channel]
     assert reads and store.alerts.get(f.id).state == "posted"
