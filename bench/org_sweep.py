@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import cpu_model, write_section  # noqa: E402
+from bench.report import cpu_model, write_section_keeping_notes  # noqa: E402
 
 SECTION = "Organization sweep at 10,000 accounts (shared clients)"
 CADENCE = timedelta(hours=4)
@@ -618,14 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     if not args.no_docs:
-        notes = ""
-        doc = ROOT / "docs" / "benchmarks.md"
-        if doc.exists():  # a hand-written analysis under the generated figures survives a re-run
-            import re  # noqa: PLC0415
-
-            match = re.search(rf"^## {re.escape(SECTION)}\n.*?^(### .*?)(?=^## |\Z)", doc.read_text(), re.M | re.S)
-            notes = match.group(1) if match else ""
-        write_section(SECTION, body + ("\n\n" + notes.strip() if notes else ""))
+        write_section_keeping_notes(SECTION, body)
         print(f"wrote the section '{SECTION}' of docs/benchmarks.md", file=sys.stderr)
     return 0 if all(all(ok for ok, _ in verdicts(r, args.latency).values()) for r in runs) else 1
 

@@ -47,7 +47,6 @@ import json
 import math
 import os
 import platform
-import re
 import resource
 import shlex
 import signal
@@ -66,7 +65,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import cpu_model, write_section  # noqa: E402
+from bench.report import cpu_model, write_section_keeping_notes  # noqa: E402
 from bot.aws.collect import PAGE_SIZE, Collector  # noqa: E402
 from bot.checks.cloudtrail import check_record  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -703,12 +702,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=lambda o: o.total_seconds() / 60))
     if not args.no_docs:
-        notes = ""
-        doc = ROOT / "docs" / "benchmarks.md"
-        if doc.exists():  # the hand-written analysis under the generated figures survives a re-run
-            match = re.search(rf"^## {re.escape(SECTION)}\n.*?^(### .*?)(?=^## |\Z)", doc.read_text(), re.M | re.S)
-            notes = match.group(1) if match else ""
-        write_section(SECTION, body + ("\n\n" + notes.strip() if notes else ""))
+        write_section_keeping_notes(SECTION, body)
         print(f"wrote the section '{SECTION}' of docs/benchmarks.md", file=sys.stderr)
     hi, lo = (f"{o.total_seconds() / 60:g}" for o in (max(overlaps), min(overlaps)))
     probe = f"{max(args.late):g}"

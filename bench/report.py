@@ -50,3 +50,13 @@ def write_section(title: str, body: str, path: Path = DOC) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def write_section_keeping_notes(title: str, body: str, path: Path = DOC) -> None:
+    """`write_section`, keeping the hand-written `### ` subsections under the generated figures, so that
+    the analysis survives a re-run."""
+    notes = ""
+    if path.exists():
+        match = re.search(rf"^## {re.escape(title)}\n.*?^(### .*?)(?=^## |\Z)", path.read_text(), re.M | re.S)
+        notes = match.group(1).strip() if match else ""
+    write_section(title, body + ("\n\n" + notes if notes else ""), path)
